@@ -1,0 +1,184 @@
+// Out-of-line halves of the C API and the prefixed ffa_* functions of include/ffalloc/ffalloc.h.
+#include "c_api.h"
+
+#include <malloc.h>
+
+#include "ffalloc/ffalloc.h"
+
+namespace ffa::libc {
+
+static Heap* heap_for_slow_path() {
+  Heap* heap = tls_heap;
+  return heap != &kEmptyHeap ? heap : thread_heap_for_slow_path();
+}
+
+void* malloc_large(size_t size, size_t align, bool zero) {
+  if (size > size_t(PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  Heap* heap = heap_for_slow_path();
+  void* p = heap != nullptr ? large_malloc(&heap->large, size, align, zero) : nullptr;
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+// Small objects are aligned to their size's largest power-of-two divisor (spans start on a
+// slice boundary), so a small class whose size is a multiple of align serves it.
+void* aligned_slow(size_t align, size_t size) {
+  if (size > size_t(PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (align <= kSliceSize && size <= kSmallMax) {
+    for (unsigned c = small_class(size < align ? align : size); c < kSmallClasses; ++c) {
+      if (small_class_size(c) % align == 0) return tls_heap->malloc_small(small_class_size(c));
+    }
+  }
+  return malloc_large(size == 0 ? 1 : size, align, false);
+}
+
+[[noreturn]] static void invalid(const char* what, const void* p) { fatal(what, p); }
+
+void free_slow(Heap* heap, Span* span, void* p) {
+  if (span == nullptr) {
+    if (p == nullptr) return;
+    invalid("free of invalid pointer (not allocated by ffalloc)", p);
+  }
+  switch (span->kind) {
+    case SpanKind::kSmall: {
+      size_t offset = size_t(static_cast<char*>(p) - span->start);
+      if (offset % span->object_size != 0) invalid("free of invalid pointer (interior)", p);
+      if (span->owner == heap) {
+        heap->free_local(span, p);  // our own span reached via the slow path (e.g. secure mode)
+      } else {
+        free_remote(heap, span, p);
+      }
+      return;
+    }
+    case SpanKind::kLarge:
+    case SpanKind::kRegion:
+      if (p != span->start) invalid("free of invalid pointer (interior)", p);
+      large_free(heap != &kEmptyHeap ? &heap->large : nullptr, span);
+      return;
+    case SpanKind::kLargeCached:
+    case SpanKind::kRegionCached:
+      if (p == span->start) invalid("double free of", p);
+      invalid("free of invalid pointer (interior)", p);
+    case SpanKind::kFree:
+      if (p == span->start) invalid("double free of", p);
+      invalid("free of invalid pointer (not allocated)", p);
+  }
+  invalid("free of invalid pointer", p);
+}
+
+size_t usable_size_slow(const void* p) {
+  Span* span = page_map().lookup(p);
+  if (span == nullptr) return 0;
+  switch (span->kind) {
+    case SpanKind::kSmall:
+      return span->object_size;
+    case SpanKind::kLarge:
+    case SpanKind::kRegion:
+      return p == span->start ? large_usable_size(span) : 0;
+    default:
+      return 0;
+  }
+}
+
+void* realloc_slow(void* p, size_t size) {
+  if (p == nullptr) return malloc(size);
+  if (size == 0) {  // glibc: frees and returns NULL
+    free(p);
+    return nullptr;
+  }
+  Span* span = page_map().lookup(p);
+  if (span == nullptr) invalid("realloc of invalid pointer (not allocated by ffalloc)", p);
+  size_t old_usable;
+  switch (span->kind) {
+    case SpanKind::kSmall:
+      old_usable = span->object_size;
+      if (size <= kSmallMax && small_class(size) == span->size_class) return p;
+      break;
+    case SpanKind::kLarge:
+    case SpanKind::kRegion: {
+      if (p != span->start) invalid("realloc of invalid pointer (interior)", p);
+      old_usable = large_usable_size(span);
+      if (size > kSmallMax) {
+        if (void* q = large_try_resize(span, size)) return q;
+      }
+      break;
+    }
+    default:
+      invalid("realloc of freed pointer", p);
+  }
+  void* q = malloc(size);
+  if (q == nullptr) return nullptr;  // errno is ENOMEM; p is untouched
+  memcpy(q, p, old_usable < size ? old_usable : size);
+  free(p);
+  return q;
+}
+
+}  // namespace ffa::libc
+
+using namespace ffa;
+
+extern "C" {
+
+FFA_API void* ffa_malloc(size_t size) { return libc::malloc(size); }
+FFA_API void ffa_free(void* p) { libc::free(p); }
+FFA_API void* ffa_calloc(size_t count, size_t size) { return libc::calloc(count, size); }
+FFA_API void* ffa_realloc(void* p, size_t size) { return libc::realloc(p, size); }
+FFA_API void* ffa_reallocarray(void* p, size_t count, size_t size) {
+  return libc::reallocarray(p, count, size);
+}
+FFA_API int ffa_posix_memalign(void** out, size_t align, size_t size) {
+  return libc::posix_memalign(out, align, size);
+}
+FFA_API void* ffa_aligned_alloc(size_t align, size_t size) {
+  return libc::aligned_alloc(align, size);
+}
+FFA_API void* ffa_memalign(size_t align, size_t size) { return libc::memalign(align, size); }
+FFA_API void* ffa_valloc(size_t size) { return libc::valloc(size); }
+FFA_API void* ffa_pvalloc(size_t size) { return libc::pvalloc(size); }
+FFA_API size_t ffa_malloc_usable_size(const void* p) { return libc::malloc_usable_size(p); }
+FFA_API void ffa_free_sized(void* p, size_t) { libc::free(p); }
+FFA_API void ffa_free_aligned_sized(void* p, size_t, size_t) { libc::free(p); }
+
+FFA_API int ffa_malloc_trim(size_t) { return trim() > 0 ? 1 : 0; }
+FFA_API void ffa_malloc_stats(void) { stats_print(); }
+FFA_API int ffa_mallopt(int param, int) {
+  switch (param) {  // glibc's parameters: accepted; none changes ffalloc's behaviour yet
+    case M_MXFAST: case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
+    case M_MMAP_MAX: case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+FFA_API int ffa_owns(const void* p) {
+  Span* span = page_map().lookup(p);
+  if (span == nullptr) return 0;
+  switch (span->kind) {
+    case SpanKind::kSmall: {
+      size_t offset = size_t(static_cast<const char*>(p) - span->start);
+      if (offset % span->object_size != 0 || offset / span->object_size >= span->capacity) {
+        return 0;
+      }
+      // A free object carries its marker; a live one almost never does.
+      return static_cast<const FreeObject*>(p)->marker != (uintptr_t(p) ^ Heap::secret);
+    }
+    case SpanKind::kLarge:
+    case SpanKind::kRegion:
+      return p == span->start;
+    default:
+      return 0;
+  }
+}
+
+FFA_API void ffa_stats_get(struct ffa_stats* out) { stats_collect(out); }
+FFA_API void ffa_stats_print(void) { stats_print(); }
+FFA_API void ffa_fail_nth_map_for_test(uint64_t nth) { os::fail_nth_map_for_test(nth); }
+
+}  // extern "C"

@@ -1,0 +1,117 @@
+// The C API semantics, written once: errno, overflow, zero sizes, alignment validation. Inline
+// so that preload/ (the interposed malloc family) and c_api.cc (ffa_*) each compile the fast
+// paths straight into their exported functions. Includes runtime/.
+#pragma once
+
+#include <errno.h>
+
+#include <cstring>
+
+#include "runtime/runtime.h"
+
+namespace ffa::libc {
+
+// Out-of-line paths (c_api.cc).
+void* malloc_large(size_t size, size_t align, bool zero);
+void free_slow(Heap* heap, Span* span, void* p);
+void* realloc_slow(void* p, size_t size);
+void* aligned_slow(size_t align, size_t size);
+size_t usable_size_slow(const void* p);
+
+FFA_INLINE void* malloc(size_t size) {
+  if (FFA_LIKELY(size <= kSmallMax)) return tls_heap->malloc_small(size);
+  return malloc_large(size, kMinAlign, false);
+}
+
+FFA_INLINE void free(void* p) {
+  Span* span = page_map().lookup(p);
+  Heap* heap = tls_heap;
+  if (FFA_LIKELY(span != nullptr && span->owner == heap)) {
+    heap->free_local(span, p);
+    return;
+  }
+  free_slow(heap, span, p);
+}
+
+FFA_INLINE void* calloc(size_t count, size_t size) {
+  size_t total;
+  if (FFA_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (FFA_LIKELY(total <= kSmallMax)) {
+    void* p = tls_heap->malloc_small(total);
+    if (FFA_LIKELY(p != nullptr)) memset(p, 0, total);
+    return p;
+  }
+  return malloc_large(total, kMinAlign, true);
+}
+
+FFA_INLINE void* realloc(void* p, size_t size) { return realloc_slow(p, size); }
+
+FFA_INLINE void* reallocarray(void* p, size_t count, size_t size) {
+  size_t total;
+  if (FFA_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc_slow(p, total);
+}
+
+/// Alignment already validated: a power of two.
+FFA_INLINE void* aligned(size_t align, size_t size) {
+  if (align <= kMinAlign) return malloc(size);
+  return aligned_slow(align, size);
+}
+
+FFA_INLINE void* memalign(size_t align, size_t size) {
+  // glibc: alignments that are not powers of two are rounded up to the next one.
+  if (!is_pow2(align)) {
+    if (align > (size_t(1) << 62)) {
+      errno = EINVAL;
+      return nullptr;
+    }
+    align = size_t(1) << (log2_floor(align) + 1);
+  }
+  return aligned(align, size);
+}
+
+FFA_INLINE int posix_memalign(void** out, size_t align, size_t size) {
+  if (align % sizeof(void*) != 0 || !is_pow2(align)) return EINVAL;
+  int saved = errno;
+  void* p = aligned(align, size);
+  if (p == nullptr) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+FFA_INLINE void* aligned_alloc(size_t align, size_t size) {
+  // glibc 2.36 takes any power of two (even below sizeof(void*)); anything else is EINVAL.
+  if (!is_pow2(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return aligned(align, size);
+}
+
+FFA_INLINE void* valloc(size_t size) { return aligned(os::kPageSize, size); }
+
+FFA_INLINE void* pvalloc(size_t size) {
+  size_t rounded = align_up(size, os::kPageSize);
+  if (rounded < size) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return aligned(os::kPageSize, rounded == 0 ? os::kPageSize : rounded);
+}
+
+FFA_INLINE size_t malloc_usable_size(const void* p) {
+  Span* span = page_map().lookup(p);
+  if (FFA_LIKELY(span != nullptr && span->kind == SpanKind::kSmall)) return span->object_size;
+  return usable_size_slow(p);
+}
+
+}  // namespace ffa::libc

@@ -1,0 +1,63 @@
+// Span: the descriptor the page map points at for every slice ffalloc hands out. One struct
+// describes a small-object span, a large arena run or a mapped region, told apart by `kind`.
+// Includes only base/ and core/size_class.h.
+//
+// Small-object free lists are sharded (mimalloc's design): `free` is popped by the owner,
+// `local_free` takes the owner's frees, `remote_free` is a lock-free stack other threads push
+// onto. Its low bit (kFullFlag) means "the owner parked this span as full": the first remote
+// freer that sees it clears it and hands its object to the owner heap's delayed list instead, so
+// the owner learns the span has room again without ever scanning full spans.
+#pragma once
+
+#include "base/base.h"
+#include "core/size_class.h"
+
+namespace ffa {
+
+struct Heap;
+
+/// A freed small object. `marker` (second word) is address ^ secret while the object is free,
+/// which makes double frees cheap to detect; malloc clears it.
+struct FreeObject {
+  FreeObject* next;
+  uintptr_t marker;
+};
+
+enum class SpanKind : uint8_t {
+  kFree = 0,        // arena slices not handed out (or a stale descriptor)
+  kSmall,           // small-object span owned by `owner`
+  kLarge,           // live large block (arena run)
+  kLargeCached,     // large block parked in a thread's large cache
+  kRegion,          // live mapped region
+  kRegionCached,    // mapped region parked in the region cache
+};
+
+enum class Queue : uint8_t { kNone = 0, kAvailable, kFull };
+
+constexpr uintptr_t kFullFlag = 1;
+
+struct Span {
+  // Owner-thread fields, first cache line: the fast paths touch only these.
+  FreeObject* free = nullptr;
+  FreeObject* local_free = nullptr;
+  uint32_t used = 0;              // objects handed out, as far as the owner knows
+  uint32_t object_size = 0;
+  Heap* owner = nullptr;          // null unless kind == kSmall
+  Queue queue = Queue::kNone;
+  SpanKind kind = SpanKind::kFree;
+  uint8_t size_class = 0;
+  uint8_t is_zero = 0;            // large/region: contents known to be zero
+  uint16_t capacity = 0;          // objects carved so far
+  uint16_t reserved = 0;          // objects that fit
+  char* start = nullptr;
+  std::atomic<uintptr_t> remote_free{0};
+  // Cold fields.
+  Span* next = nullptr;           // heap queue links
+  Span* prev = nullptr;
+  uint32_t slices = 0;            // run length in slices (arena) or payload slices (region)
+  uint32_t chunk = 0;             // arena chunk index (arena runs only)
+};
+
+inline constinit Span kEmptySpan{};
+
+}  // namespace ffa

@@ -1,0 +1,299 @@
+// Small-object slow paths, remote frees and heap lifetime.
+//
+// Life of a span: claimed from the arena by a heap (queue kAvailable, it becomes direct[c]);
+// when it runs dry the heap parks it as kFull and forgets it; the first free into it (local, or
+// remote through the delayed list) puts it back at the head of its class; when its last object
+// comes back and it is not the current span it goes back to the arena.
+#include "heap/heap.h"
+
+#include <errno.h>
+
+#include <new>
+
+namespace ffa {
+
+namespace {
+
+// Heaps come from a bump allocator over mapped blocks: they are never freed, only recycled.
+constexpr size_t kMetaBlock = 256 * kKiB;
+
+SpinLock heaps_lock;              // guards the heap lists and the bump allocator below
+Heap* all_heaps = nullptr;
+Heap* orphans = nullptr;
+char* meta_cursor = nullptr;
+char* meta_end = nullptr;
+
+Heap* new_heap_locked() {
+  size_t size = align_up(sizeof(Heap), 64);
+  if (meta_cursor == nullptr || size_t(meta_end - meta_cursor) < size) {
+    void* base;
+    size_t mapped;
+    auto* block = static_cast<char*>(os::map(kMetaBlock, os::kPageSize, &base, &mapped));
+    if (block == nullptr) return nullptr;
+    meta_cursor = block;
+    meta_end = block + kMetaBlock;
+  }
+  Heap* heap = new (meta_cursor) Heap();
+  meta_cursor += size;
+  heap->next_all = all_heaps;
+  all_heaps = heap;
+  return heap;
+}
+
+void list_push_front(SpanList& list, Span* span) {
+  span->prev = nullptr;
+  span->next = list.head;
+  if (list.head != nullptr) list.head->prev = span;
+  list.head = span;
+}
+
+void list_remove(SpanList& list, Span* span) {
+  if (span->prev != nullptr) span->prev->next = span->next;
+  else list.head = span->next;
+  if (span->next != nullptr) span->next->prev = span->prev;
+  span->next = span->prev = nullptr;
+}
+
+// Moves the remote-free stack into the span's free list. The owner only calls this while the
+// span is not parked as full, so the flag bit is clear and an exchange is enough.
+bool collect_remote(Span* span) {
+  if (span->remote_free.load(std::memory_order_relaxed) == 0) return false;
+  auto* list = reinterpret_cast<FreeObject*>(span->remote_free.exchange(0, std::memory_order_acquire));
+  if (list == nullptr) return false;
+  uint32_t count = 1;
+  FreeObject* tail = list;
+  while (tail->next != nullptr) {
+    tail = tail->next;
+    ++count;
+  }
+  tail->next = span->free;
+  span->free = list;
+  span->used -= count;
+  return true;
+}
+
+// Carves objects from the untouched end of the span, about a page at a time, so a span's memory
+// is faulted in only as it is used.
+void extend(Span* span) {
+  uint32_t size = span->object_size;
+  uint32_t batch = uint32_t(os::kPageSize / size);
+  if (batch < 4) batch = 4;
+  if (batch > uint32_t(span->reserved - span->capacity)) batch = span->reserved - span->capacity;
+  char* first = span->start + size_t(span->capacity) * size;
+  for (uint32_t i = 0; i + 1 < batch; ++i) {
+    reinterpret_cast<FreeObject*>(first + size_t(i) * size)->next =
+        reinterpret_cast<FreeObject*>(first + size_t(i + 1) * size);
+  }
+  reinterpret_cast<FreeObject*>(first + size_t(batch - 1) * size)->next = span->free;
+  span->free = reinterpret_cast<FreeObject*>(first);
+  span->capacity = uint16_t(span->capacity + batch);
+}
+
+bool refill(Span* span) {
+  if (span->local_free != nullptr) {
+    span->free = span->local_free;
+    span->local_free = nullptr;
+    return true;
+  }
+  if (collect_remote(span)) return true;
+  if (span->capacity < span->reserved) {
+    extend(span);
+    return true;
+  }
+  return false;
+}
+
+// Parks a dry span as full, unless remote frees are already waiting in it.
+bool try_park_full(Span* span) {
+  uintptr_t expected = 0;
+  return span->remote_free.compare_exchange_strong(expected, kFullFlag, std::memory_order_acq_rel);
+}
+
+void release_span(Heap* heap, Span* span) {
+  span->queue = Queue::kNone;
+  span->free = span->local_free = nullptr;
+  bump(heap->counters.spans_released);
+  arena().release(span);
+}
+
+Span* new_span(Heap* heap, unsigned c) {
+  size_t slices = span_slices(c);
+  ClaimFailure why;
+  Span* span = nullptr;
+  for (int attempt = 0; span == nullptr && attempt < 8; ++attempt) {
+    span = arena().try_claim(slices, kSliceSize, &heap->large.arena_hint, &why);
+    if (span == nullptr && why == ClaimFailure::kNoSpace && !arena().grow(/*try_only=*/false)) {
+      return nullptr;
+    }
+  }
+  if (span == nullptr) return nullptr;
+  span->owner = heap;
+  span->object_size = uint32_t(small_class_size(c));
+  span->size_class = uint8_t(c);
+  span->reserved = uint16_t((slices << kSliceShift) / span->object_size);
+  span->capacity = 0;
+  span->used = 0;
+  span->free = span->local_free = nullptr;
+  span->remote_free.store(0, std::memory_order_relaxed);
+  span->queue = Queue::kAvailable;
+  span->kind = SpanKind::kSmall;  // last: from here on the page map describes a small span
+  bump(heap->counters.spans_created);
+  return span;
+}
+
+// Pushes an object the owner itself frees; no double-free check (callers did it).
+void push_local(Heap* heap, Span* span, FreeObject* object) {
+  object->next = span->local_free;
+  span->local_free = object;
+  if (--span->used == 0 || span->queue == Queue::kFull) heap->free_local_slow(span);
+}
+
+// Remote frees that found their span parked as full.
+void process_delayed(Heap* heap) {
+  if (heap->delayed.load(std::memory_order_relaxed) == nullptr) return;
+  FreeObject* list = heap->delayed.exchange(nullptr, std::memory_order_acquire);
+  while (list != nullptr) {
+    FreeObject* next = list->next;
+    push_local(heap, page_map().lookup(list), list);
+    list = next;
+  }
+}
+
+}  // namespace
+
+constinit Heap kEmptyHeap{};
+
+Heap* thread_heap_for_slow_path();  // runtime/thread_state.cc
+
+void* Heap::malloc_small_slow(unsigned c) {
+  if (this == &kEmptyHeap) {
+    Heap* heap = thread_heap_for_slow_path();
+    if (heap == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    return heap->malloc_small(small_class_size(c));
+  }
+  process_delayed(this);
+  Span* span = direct[c];
+  while (span != &kEmptySpan) {
+    if (refill(span)) break;
+    list_remove(available[c], span);
+    if (!try_park_full(span)) {  // remote frees arrived meanwhile: refill collects them
+      list_push_front(available[c], span);
+      continue;
+    }
+    span->queue = Queue::kFull;
+    span = available[c].head != nullptr ? available[c].head : &kEmptySpan;
+  }
+  if (span == &kEmptySpan) {
+    span = new_span(this, c);
+    if (span == nullptr) {
+      direct[c] = &kEmptySpan;
+      errno = ENOMEM;
+      return nullptr;
+    }
+    list_push_front(available[c], span);
+    refill(span);
+  }
+  direct[c] = span;
+  FreeObject* object = span->free;
+  span->free = object->next;
+  span->used++;
+  object->marker = 0;
+  return object;
+}
+
+void Heap::free_local_slow(Span* span) {
+  unsigned c = span->size_class;
+  if (span->queue == Queue::kFull) {
+    // Room again. Clearing the flag may lose to a remote freer, which then clears it itself.
+    uintptr_t expected = kFullFlag;
+    span->remote_free.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+    span->queue = Queue::kAvailable;
+    list_push_front(available[c], span);
+    direct[c] = span;
+  }
+  if (span->used == 0 && span != direct[c]) {
+    list_remove(available[c], span);
+    release_span(this, span);
+  }
+}
+
+void Heap::tidy() {
+  process_delayed(this);
+  for (unsigned c = 0; c < kSmallClasses; ++c) {
+    Span* span = available[c].head;
+    while (span != nullptr) {
+      Span* next = span->next;
+      collect_remote(span);
+      if (span->used == 0) {
+        list_remove(available[c], span);
+        release_span(this, span);
+      }
+      span = next;
+    }
+    direct[c] = available[c].head != nullptr ? available[c].head : &kEmptySpan;
+  }
+  large_cache_flush(&large);
+}
+
+void Heap::double_free(void* p) { fatal("double free of", p); }
+
+void free_remote(Heap* self, Span* span, void* p) {
+  auto* object = static_cast<FreeObject*>(p);
+  uintptr_t marker = uintptr_t(p) ^ Heap::secret;
+  if (FFA_UNLIKELY(object->marker == marker)) Heap::double_free(p);
+  object->marker = marker;
+  Heap* owner = span->owner;
+  if (self != &kEmptyHeap) bump(self->counters.remote_frees);
+  uintptr_t old = span->remote_free.load(std::memory_order_relaxed);
+  while (true) {
+    if (old & kFullFlag) {
+      // Parked as full: the owner will not look at this span again until told. Take the flag
+      // (exactly one freer wins it) and tell the owner through its delayed list.
+      if (span->remote_free.compare_exchange_weak(old, old & ~kFullFlag,
+                                                  std::memory_order_acq_rel)) {
+        FreeObject* head = owner->delayed.load(std::memory_order_relaxed);
+        do {
+          object->next = head;
+        } while (!owner->delayed.compare_exchange_weak(head, object, std::memory_order_release,
+                                                       std::memory_order_relaxed));
+        return;
+      }
+      continue;
+    }
+    object->next = reinterpret_cast<FreeObject*>(old);
+    if (span->remote_free.compare_exchange_weak(old, uintptr_t(object), std::memory_order_release,
+                                                std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+Heap* heap_acquire() {
+  LockGuard guard(heaps_lock);
+  if (orphans != nullptr) {
+    Heap* heap = orphans;
+    orphans = heap->next_orphan;
+    heap->next_orphan = nullptr;
+    return heap;
+  }
+  return new_heap_locked();
+}
+
+void heap_release(Heap* heap) {
+  heap->tidy();
+  LockGuard guard(heaps_lock);
+  heap->next_orphan = orphans;
+  orphans = heap;
+}
+
+void for_each_heap(void (*fn)(const Heap*, void*), void* arg) {
+  LockGuard guard(heaps_lock);
+  for (Heap* heap = all_heaps; heap != nullptr; heap = heap->next_all) fn(heap, arg);
+}
+
+SpinLock& heap_list_lock() { return heaps_lock; }
+
+}  // namespace ffa

@@ -1,0 +1,89 @@
+// Heap: one per thread, no lock on its fast paths. Small objects come from the current span of
+// each size class; large blocks from the large path with this heap's large cache. Includes the
+// layers below (base, platform, core, large).
+//
+// A heap outlives its thread: at thread exit it is tidied and parked on the orphan list, and the
+// next new thread adopts it with everything it still owns. Heaps are never freed, which is what
+// makes a remote freer's pointer to a span's owner always safe to follow.
+#pragma once
+
+#include "large/large.h"
+
+namespace ffa {
+
+struct SpanList {
+  Span* head = nullptr;
+};
+
+/// Per-thread counters of the small path's slow events.
+struct SmallCounters {
+  std::atomic<uint64_t> spans_created{0}, spans_released{0}, remote_frees{0};
+};
+
+struct Heap {
+  Span* direct[kSmallClasses];            // current span per class; &kEmptySpan when none
+  SpanList available[kSmallClasses];      // spans with room; direct[c] is the head
+  std::atomic<FreeObject*> delayed{nullptr};  // remote frees into spans parked as full
+  LargeCache large;
+  SmallCounters counters;
+  Heap* next_all = nullptr;               // every heap ever made (for stats)
+  Heap* next_orphan = nullptr;
+
+  constexpr Heap() {
+    for (auto& span : direct) span = &kEmptySpan;
+  }
+
+  FFA_INLINE void* malloc_small(size_t size) {
+    unsigned c = small_class(size);
+    Span* span = direct[c];
+    FreeObject* object = span->free;
+    if (FFA_LIKELY(object != nullptr)) {
+      span->free = object->next;
+      span->used++;
+      object->marker = 0;
+      return object;
+    }
+    return malloc_small_slow(c);
+  }
+
+  /// Local free of an object of a span this heap owns.
+  FFA_INLINE void free_local(Span* span, void* p) {
+    auto* object = static_cast<FreeObject*>(p);
+    uintptr_t marker = uintptr_t(p) ^ secret;
+    if (FFA_UNLIKELY(object->marker == marker)) double_free(p);
+    object->next = span->local_free;
+    object->marker = marker;
+    span->local_free = object;
+    if (FFA_UNLIKELY(--span->used == 0 || span->queue == Queue::kFull)) free_local_slow(span);
+  }
+
+  void* malloc_small_slow(unsigned c);
+  void free_local_slow(Span* span);
+  /// Returns every empty span to the arena and the large cache's blocks too; processes delayed
+  /// frees. Called at thread exit and by malloc_trim.
+  void tidy();
+
+  /// Random value mixed into free-object markers; set once before the first allocation.
+  static inline uintptr_t secret = 0x5bd1e9955bd1e995ull;
+
+  [[noreturn]] static void double_free(void* p);
+};
+
+/// The heap every thread starts with: all bins empty, so the first malloc takes the slow path,
+/// which is the only place that sets up a real heap.
+extern constinit Heap kEmptyHeap;
+
+/// Free of a small object by a thread that does not own its span: lock-free push. self is the
+/// freeing thread's heap (it counts the event) and may be kEmptyHeap.
+void free_remote(Heap* self, Span* span, void* p);
+
+/// Creates a heap or adopts an orphan. Null on ENOMEM.
+Heap* heap_acquire();
+/// Tidies the heap and parks it for adoption.
+void heap_release(Heap* heap);
+/// Calls fn on every heap ever created (stats). Takes the heap-list lock.
+void for_each_heap(void (*fn)(const Heap*, void*), void* arg);
+
+SpinLock& heap_list_lock();
+
+}  // namespace ffa

@@ -1,0 +1,109 @@
+// Linux implementation of the platform layer: mmap, munmap, madvise, mremap, each counted and
+// timed, with the fault-injection switch for tests.
+#include <errno.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "platform/platform.h"
+
+extern char** environ;
+
+namespace ffa::os {
+
+Counters counters;
+
+static std::atomic<uint64_t> fail_countdown{0};
+
+void fail_nth_map_for_test(uint64_t nth) { fail_countdown.store(nth, std::memory_order_relaxed); }
+
+// True when this call must fail by request of a test. The countdown hits 1 exactly once.
+static bool injected_failure() {
+  uint64_t n = fail_countdown.load(std::memory_order_relaxed);
+  while (n != 0) {
+    if (fail_countdown.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) return n == 1;
+  }
+  return false;
+}
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+static void account(std::atomic<uint64_t>& calls, std::atomic<uint64_t>& ns, uint64_t start) {
+  calls.fetch_add(1, std::memory_order_relaxed);
+  ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
+}
+
+void* map(size_t size, size_t align, void** mapped_base, size_t* mapped_size) {
+  if (align < kPageSize) align = kPageSize;
+  size_t length = size + (align > kPageSize ? align : 0);
+  if (length < size || injected_failure()) {
+    counters.map_failures.fetch_add(1, std::memory_order_relaxed);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  uint64_t start = now_ns();
+  void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  account(counters.mmap_calls, counters.mmap_ns, start);
+  if (p == MAP_FAILED) {
+    if (errno != ENOMEM) fatal("mmap failed unexpectedly, errno", reinterpret_cast<void*>(errno));
+    counters.map_failures.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  counters.bytes_mapped.fetch_add(length, std::memory_order_relaxed);
+  *mapped_base = p;
+  *mapped_size = length;
+  return reinterpret_cast<void*>(align_up(uintptr_t(p), align));
+}
+
+void unmap(void* p, size_t size) {
+  uint64_t start = now_ns();
+  if (munmap(p, size) != 0) fatal("munmap failed on", p);
+  account(counters.munmap_calls, counters.munmap_ns, start);
+  counters.bytes_mapped.fetch_sub(size, std::memory_order_relaxed);
+}
+
+void purge(void* p, size_t size) {
+  uint64_t start = now_ns();
+  if (madvise(p, size, MADV_DONTNEED) != 0) fatal("madvise failed on", p);
+  account(counters.madvise_calls, counters.madvise_ns, start);
+}
+
+void* remap(void* p, size_t old_size, size_t new_size) {
+  if (injected_failure()) {
+    counters.map_failures.fetch_add(1, std::memory_order_relaxed);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  uint64_t start = now_ns();
+  void* q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+  account(counters.mremap_calls, counters.mremap_ns, start);
+  if (q == MAP_FAILED) {
+    if (errno != ENOMEM) fatal("mremap failed unexpectedly on", p);
+    counters.map_failures.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  if (new_size > old_size) {
+    counters.bytes_mapped.fetch_add(new_size - old_size, std::memory_order_relaxed);
+  } else {
+    counters.bytes_mapped.fetch_sub(old_size - new_size, std::memory_order_relaxed);
+  }
+  return q;
+}
+
+const char* read_env_raw(const char* name) {
+  if (environ == nullptr) return nullptr;
+  size_t len = strlen(name);
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') return *e + len + 1;
+  }
+  return nullptr;
+}
+
+}  // namespace ffa::os

@@ -1,0 +1,51 @@
+// platform: the only place that makes memory syscalls. Each call is counted and timed; a test
+// switch makes the Nth mapping call fail with ENOMEM. Includes only base/.
+//
+// Error policy: ENOMEM (real or injected) returns null / false; any other failure of mmap,
+// munmap, madvise or mremap is a bug in ffalloc and calls fatal().
+#pragma once
+
+#include "base/base.h"
+
+namespace ffa::os {
+
+constexpr size_t kPageSize = 4096;  // x86-64 and aarch64-4k; checked against sysconf at boot
+
+/// Maps size bytes of fresh, zeroed, read-write memory aligned to align (a power of two, at
+/// least a page), with MAP_NORESERVE. One mmap syscall; the alignment slack is kept mapped (it is
+/// never touched, so it costs address space only) and reported through *mapped_base/_size so
+/// release() can return the whole mapping. Returns null on ENOMEM. Never blocks on a lock.
+void* map(size_t size, size_t align, void** mapped_base, size_t* mapped_size);
+
+/// Unmaps [p, p+size). Never fails for ranges obtained from map().
+void unmap(void* p, size_t size);
+
+/// Tells the kernel the range's contents are no longer needed (MADV_DONTNEED): RSS falls at once
+/// and the pages read back as zero. Page-aligned range required.
+void purge(void* p, size_t size);
+
+/// mremap(MREMAP_MAYMOVE): grows or shrinks a mapping, moving it when needed without copying
+/// pages. Returns null on ENOMEM (the old mapping is then untouched).
+void* remap(void* p, size_t old_size, size_t new_size);
+
+/// Monotonic clock in nanoseconds (vDSO, no syscall on Linux).
+uint64_t now_ns();
+
+/// Looks up NAME in the process environment without calling getenv (safe before libc is up).
+const char* read_env_raw(const char* name);
+
+struct Counters {
+  std::atomic<uint64_t> mmap_calls{0}, mmap_ns{0};
+  std::atomic<uint64_t> munmap_calls{0}, munmap_ns{0};
+  std::atomic<uint64_t> madvise_calls{0}, madvise_ns{0};
+  std::atomic<uint64_t> mremap_calls{0}, mremap_ns{0};
+  std::atomic<uint64_t> map_failures{0};
+  std::atomic<uint64_t> bytes_mapped{0};
+};
+/// Process-wide syscall counters (relaxed atomics; touched only around syscalls).
+extern Counters counters;
+
+/// Makes the nth mapping call (map or remap) from now fail with ENOMEM; 0 disables.
+void fail_nth_map_for_test(uint64_t nth);
+
+}  // namespace ffa::os

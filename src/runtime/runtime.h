@@ -1,0 +1,37 @@
+// runtime: process and thread lifecycle on top of the heaps: staged global init, the per-thread
+// heap pointer (initial-exec TLS), thread exit, fork, options and stats. Includes every layer
+// below through heap/heap.h.
+#pragma once
+
+#include "ffalloc/ffalloc.h"
+#include "heap/heap.h"
+
+namespace ffa {
+
+/// The calling thread's heap; kEmptyHeap until its first slow-path call.
+extern constinit thread_local Heap* tls_heap;
+
+/// The calling thread's heap, set up (global init, heap adoption) if needed. Null on ENOMEM.
+Heap* thread_heap_for_slow_path();
+
+/// Run-time options, read once from FFALLOC_* environment variables at global init.
+struct Options {
+#define FFA_OPTION(type, name, default_value, description) type name = default_value;
+#include "runtime/options.def"
+#undef FFA_OPTION
+};
+extern Options options;
+
+/// Installs the pthread_atfork handlers (runtime/fork.cc).
+void fork_handlers_install();
+
+/// Fills the public stats struct (runtime/stats.cc).
+void stats_collect(::ffa_stats* out);
+/// Writes the stats report to stderr without allocating.
+void stats_print();
+
+/// Hands the heap's free memory back: tidy this thread's heap, drain the region cache, purge the
+/// arena's free runs. Returns bytes given back to the OS.
+size_t trim();
+
+}  // namespace ffa

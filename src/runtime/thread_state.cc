@@ -1,0 +1,115 @@
+// Global init and per-thread heaps.
+//
+// Global init is a small state machine (Uninit -> Booting -> Ready) run by the first slow-path
+// call, which may come from ld.so or libc before any constructor. It never calls getenv or
+// malloc. Thread exit: a pthread key destructor parks the heap for adoption; a later malloc from
+// another destructor of the same thread simply takes a heap again and re-arms the key.
+#include <pthread.h>
+#include <sched.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "ffalloc/ffalloc.h"
+#include "runtime/runtime.h"
+
+namespace ffa {
+
+constinit thread_local Heap* tls_heap = &kEmptyHeap;
+
+Options options;
+
+namespace {
+
+enum class InitState : int { kUninit, kBooting, kReady };
+std::atomic<InitState> init_state{InitState::kUninit};
+constinit thread_local bool tls_booting = false;
+pthread_key_t heap_key;
+
+void thread_exit(void* value) {
+  auto* heap = static_cast<Heap*>(value);
+  tls_heap = &kEmptyHeap;
+  heap_release(heap);
+}
+
+bool parse_bool(const char* name, const char* v, bool fallback) {
+  if (v == nullptr) return fallback;
+  for (const char* yes : {"1", "true", "yes", "on"}) {
+    if (strcmp(v, yes) == 0) return true;
+  }
+  for (const char* no : {"0", "false", "no", "off", ""}) {
+    if (strcmp(v, no) == 0) return false;
+  }
+  char msg[160] = "ignoring malformed value of ";
+  strncat(msg, name, sizeof(msg) - strlen(msg) - 1);
+  message(msg);
+  return fallback;
+}
+
+void read_options() {
+#define FFA_OPTION(type, name, default_value, description)                       \
+  {                                                                              \
+    char env[64] = "FFALLOC_";                                                   \
+    size_t n = strlen(env);                                                      \
+    for (const char* c = #name; *c != '\0' && n + 1 < sizeof(env); ++c, ++n) {   \
+      env[n] = char(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);               \
+    }                                                                            \
+    env[n] = '\0';                                                               \
+    options.name = parse_bool(env, os::read_env_raw(env), default_value);        \
+  }
+#include "runtime/options.def"
+#undef FFA_OPTION
+  if (options.verbose) {
+    char line[128];
+#define FFA_OPTION(type, name, default_value, description) \
+    strcpy(line, "option " #name " = ");                  \
+    strcat(line, options.name ? "1" : "0");               \
+    message(line);
+#include "runtime/options.def"
+#undef FFA_OPTION
+  }
+}
+
+void global_init() {
+  InitState expected = InitState::kUninit;
+  if (init_state.compare_exchange_strong(expected, InitState::kBooting,
+                                         std::memory_order_acquire)) {
+    tls_booting = true;
+    if (sysconf(_SC_PAGESIZE) != long(os::kPageSize)) fatal("unsupported page size");
+    // AT_RANDOM: 16 random bytes the kernel gave the process; no syscall, no allocation.
+    if (const auto* random = reinterpret_cast<const uint64_t*>(getauxval(AT_RANDOM))) {
+      uint64_t seed;
+      memcpy(&seed, random + 1, sizeof(seed));
+      Heap::secret ^= seed;
+    }
+    read_options();
+    if (pthread_key_create(&heap_key, thread_exit) != 0) fatal("pthread_key_create failed");
+    init_state.store(InitState::kReady, std::memory_order_release);
+    tls_booting = false;
+    fork_handlers_install();  // may allocate: we are Ready by now
+    return;
+  }
+  // Another thread is booting: wait for it (a re-entrant call from the booting thread itself
+  // goes straight on).
+  while (!tls_booting && init_state.load(std::memory_order_acquire) != InitState::kReady) {
+    sched_yield();
+  }
+}
+
+}  // namespace
+
+Heap* thread_heap_for_slow_path() {
+  if (tls_heap != &kEmptyHeap) return tls_heap;
+  if (init_state.load(std::memory_order_acquire) != InitState::kReady) {
+    global_init();
+    if (tls_heap != &kEmptyHeap) return tls_heap;  // init allocated re-entrantly
+  }
+  Heap* heap = heap_acquire();
+  if (heap == nullptr) return nullptr;
+  tls_heap = heap;
+  if (!tls_booting) pthread_setspecific(heap_key, heap);
+  return heap;
+}
+
+}  // namespace ffa
