@@ -12,7 +12,7 @@ static Heap* heap_for_slow_path() {
   return heap != &kEmptyHeap ? heap : thread_heap_for_slow_path();
 }
 
-void* malloc_large(size_t size, size_t align, bool zero) {
+void* malloc_large(size_t size, size_t align, bool zero) noexcept {
   if (size > size_t(PTRDIFF_MAX)) {
     errno = ENOMEM;
     return nullptr;
@@ -25,7 +25,7 @@ void* malloc_large(size_t size, size_t align, bool zero) {
 
 // Small objects are aligned to their size's largest power-of-two divisor (spans start on a
 // slice boundary), so a small class whose size is a multiple of align serves it.
-void* aligned_slow(size_t align, size_t size) {
+void* aligned_slow(size_t align, size_t size) noexcept {
   if (size > size_t(PTRDIFF_MAX)) {
     errno = ENOMEM;
     return nullptr;
@@ -40,7 +40,7 @@ void* aligned_slow(size_t align, size_t size) {
 
 [[noreturn]] static void invalid(const char* what, const void* p) { fatal(what, p); }
 
-void free_slow(Heap* heap, Span* span, void* p) {
+void free_slow(Heap* heap, Span* span, void* p) noexcept {
   if (span == nullptr) {
     if (p == nullptr) return;
     invalid("free of invalid pointer (not allocated by ffalloc)", p);
@@ -72,7 +72,7 @@ void free_slow(Heap* heap, Span* span, void* p) {
   invalid("free of invalid pointer", p);
 }
 
-size_t usable_size_slow(const void* p) {
+size_t usable_size_slow(const void* p) noexcept {
   Span* span = page_map().lookup(p);
   if (span == nullptr) return 0;
   switch (span->kind) {
@@ -86,7 +86,7 @@ size_t usable_size_slow(const void* p) {
   }
 }
 
-void* realloc_slow(void* p, size_t size) {
+void* realloc_slow(void* p, size_t size) noexcept {
   if (p == nullptr) return malloc(size);
   if (size == 0) {  // glibc: frees and returns NULL
     free(p);

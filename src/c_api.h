@@ -12,11 +12,11 @@
 namespace ffa::libc {
 
 // Out-of-line paths (c_api.cc).
-void* malloc_large(size_t size, size_t align, bool zero);
-void free_slow(Heap* heap, Span* span, void* p);
-void* realloc_slow(void* p, size_t size);
-void* aligned_slow(size_t align, size_t size);
-size_t usable_size_slow(const void* p);
+void* malloc_large(size_t size, size_t align, bool zero) noexcept;
+void free_slow(Heap* heap, Span* span, void* p) noexcept;
+void* realloc_slow(void* p, size_t size) noexcept;
+void* aligned_slow(size_t align, size_t size) noexcept;
+size_t usable_size_slow(const void* p) noexcept;
 
 FFA_INLINE void* malloc(size_t size) {
   if (FFA_LIKELY(size <= kSmallMax)) return tls_heap->malloc_small(size);
@@ -26,11 +26,8 @@ FFA_INLINE void* malloc(size_t size) {
 FFA_INLINE void free(void* p) {
   Span* span = page_map().lookup(p);
   Heap* heap = tls_heap;
-  if (FFA_LIKELY(span != nullptr && span->owner == heap)) {
-    heap->free_local(span, p);
-    return;
-  }
-  free_slow(heap, span, p);
+  if (FFA_LIKELY(span != nullptr && span->owner == heap)) return heap->free_local(span, p);
+  return free_slow(heap, span, p);
 }
 
 FFA_INLINE void* calloc(size_t count, size_t size) {

@@ -36,6 +36,11 @@ inline constexpr auto kSmallClassTable = [] {
   return t;
 }();
 
+/// Slots of the size-indexed fast table: n <= kDirectMax maps to slot (n + 15) / 16.
+constexpr size_t kDirectMax = 1024;
+constexpr unsigned kDirectSlots = unsigned(kDirectMax / 16 + 1);
+constexpr unsigned size_slot(size_t n) { return unsigned((n + 15) >> 4); }
+
 FFA_INLINE unsigned small_class(size_t n) {
   if (FFA_LIKELY(n <= 1024)) return kSmallClassTable[(n + 15) >> 4];
   return small_class_compute(n);

@@ -32,21 +32,23 @@ enum class SpanKind : uint8_t {
   kRegionCached,    // mapped region parked in the region cache
 };
 
-enum class Queue : uint8_t { kNone = 0, kAvailable, kFull };
-
 constexpr uintptr_t kFullFlag = 1;
+constexpr int32_t kParkedFull = INT32_MIN;
 
 struct Span {
   // Owner-thread fields, first cache line: the fast paths touch only these.
   FreeObject* free = nullptr;
   FreeObject* local_free = nullptr;
-  uint32_t used = 0;              // objects handed out, as far as the owner knows
+  // Objects handed out as far as the owner knows, with kParkedFull (the sign bit) set while the
+  // span is parked as full: one decrement-and-test on free catches both "now empty" and "was
+  // full", the two events the owner must act on.
+  int32_t used = 0;
   uint32_t object_size = 0;
   Heap* owner = nullptr;          // null unless kind == kSmall
-  Queue queue = Queue::kNone;
   SpanKind kind = SpanKind::kFree;
   uint8_t size_class = 0;
   uint8_t is_zero = 0;            // large/region: contents known to be zero
+  uint8_t pad = 0;
   uint16_t capacity = 0;          // objects carved so far
   uint16_t reserved = 0;          // objects that fit
   char* start = nullptr;

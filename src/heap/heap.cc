@@ -1,8 +1,8 @@
 // Small-object slow paths, remote frees and heap lifetime.
 //
-// Life of a span: claimed from the arena by a heap (queue kAvailable, it becomes direct[c]);
-// when it runs dry the heap parks it as kFull and forgets it; the first free into it (local, or
-// remote through the delayed list) puts it back at the head of its class; when its last object
+// Life of a span: claimed from the arena by a heap, queued in available[c] and made current
+// (direct); when it runs dry the heap parks it as full and forgets it; the first free into it
+// (local, or remote through the delayed list) queues it again at the back; when its last object
 // comes back and it is not the current span it goes back to the arena.
 #include "heap/heap.h"
 
@@ -44,13 +44,23 @@ void list_push_front(SpanList& list, Span* span) {
   span->prev = nullptr;
   span->next = list.head;
   if (list.head != nullptr) list.head->prev = span;
+  else list.tail = span;
   list.head = span;
+}
+
+void list_push_back(SpanList& list, Span* span) {
+  span->next = nullptr;
+  span->prev = list.tail;
+  if (list.tail != nullptr) list.tail->next = span;
+  else list.head = span;
+  list.tail = span;
 }
 
 void list_remove(SpanList& list, Span* span) {
   if (span->prev != nullptr) span->prev->next = span->next;
   else list.head = span->next;
   if (span->next != nullptr) span->next->prev = span->prev;
+  else list.tail = span->prev;
   span->next = span->prev = nullptr;
 }
 
@@ -110,7 +120,6 @@ bool try_park_full(Span* span) {
 }
 
 void release_span(Heap* heap, Span* span) {
-  span->queue = Queue::kNone;
   span->free = span->local_free = nullptr;
   bump(heap->counters.spans_released);
   arena().release(span);
@@ -135,7 +144,6 @@ Span* new_span(Heap* heap, unsigned c) {
   span->used = 0;
   span->free = span->local_free = nullptr;
   span->remote_free.store(0, std::memory_order_relaxed);
-  span->queue = Queue::kAvailable;
   span->kind = SpanKind::kSmall;  // last: from here on the page map describes a small span
   bump(heap->counters.spans_created);
   return span;
@@ -145,7 +153,7 @@ Span* new_span(Heap* heap, unsigned c) {
 void push_local(Heap* heap, Span* span, FreeObject* object) {
   object->next = span->local_free;
   span->local_free = object;
-  if (--span->used == 0 || span->queue == Queue::kFull) heap->free_local_slow(span);
+  if (--span->used <= 0) heap->free_local_slow(span);
 }
 
 // Remote frees that found their span parked as full.
@@ -163,17 +171,28 @@ void process_delayed(Heap* heap) {
 
 constinit Heap kEmptyHeap{};
 
-Heap* thread_heap_for_slow_path();  // runtime/thread_state.cc
+Heap* thread_heap_for_slow_path() noexcept;  // runtime/thread_state.cc
 
-void* Heap::malloc_small_slow(unsigned c) {
+void Heap::set_direct(unsigned c, Span* span) noexcept {
+  direct[c] = span;
+  if (small_class_size(c) <= kDirectMax) {
+    unsigned first = c == 0 ? 0 : size_slot(small_class_size(c - 1)) + 1;
+    for (unsigned slot = first; slot <= size_slot(small_class_size(c)); ++slot) {
+      direct_by_size[slot] = span;
+    }
+  }
+}
+
+void* Heap::malloc_small_slow(size_t size) noexcept {
   if (this == &kEmptyHeap) {
     Heap* heap = thread_heap_for_slow_path();
     if (heap == nullptr) {
       errno = ENOMEM;
       return nullptr;
     }
-    return heap->malloc_small(small_class_size(c));
+    return heap->malloc_small(size);
   }
+  unsigned c = small_class(size);
   process_delayed(this);
   Span* span = direct[c];
   while (span != &kEmptySpan) {
@@ -183,20 +202,20 @@ void* Heap::malloc_small_slow(unsigned c) {
       list_push_front(available[c], span);
       continue;
     }
-    span->queue = Queue::kFull;
+    span->used |= kParkedFull;
     span = available[c].head != nullptr ? available[c].head : &kEmptySpan;
   }
   if (span == &kEmptySpan) {
     span = new_span(this, c);
     if (span == nullptr) {
-      direct[c] = &kEmptySpan;
+      set_direct(c, &kEmptySpan);
       errno = ENOMEM;
       return nullptr;
     }
     list_push_front(available[c], span);
     refill(span);
   }
-  direct[c] = span;
+  set_direct(c, span);
   FreeObject* object = span->free;
   span->free = object->next;
   span->used++;
@@ -204,15 +223,18 @@ void* Heap::malloc_small_slow(unsigned c) {
   return object;
 }
 
-void Heap::free_local_slow(Span* span) {
+void Heap::free_local_slow(Span* span) noexcept {
   unsigned c = span->size_class;
-  if (span->queue == Queue::kFull) {
+  if (span->used < 0) {
     // Room again. Clearing the flag may lose to a remote freer, which then clears it itself.
     uintptr_t expected = kFullFlag;
     span->remote_free.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
-    span->queue = Queue::kAvailable;
-    list_push_front(available[c], span);
-    direct[c] = span;
+    span->used &= ~kParkedFull;
+    // Back of the queue: the current span keeps serving, and by the time this one's turn comes
+    // it has gathered more frees (putting it first would make every free into a full span cost
+    // a slow-path round trip).
+    list_push_back(available[c], span);
+    if (direct[c] == &kEmptySpan) set_direct(c, span);
   }
   if (span->used == 0 && span != direct[c]) {
     list_remove(available[c], span);
@@ -220,7 +242,7 @@ void Heap::free_local_slow(Span* span) {
   }
 }
 
-void Heap::tidy() {
+void Heap::tidy() noexcept {
   process_delayed(this);
   for (unsigned c = 0; c < kSmallClasses; ++c) {
     Span* span = available[c].head;
@@ -233,14 +255,14 @@ void Heap::tidy() {
       }
       span = next;
     }
-    direct[c] = available[c].head != nullptr ? available[c].head : &kEmptySpan;
+    set_direct(c, available[c].head != nullptr ? available[c].head : &kEmptySpan);
   }
   large_cache_flush(&large);
 }
 
-void Heap::double_free(void* p) { fatal("double free of", p); }
+void Heap::double_free(void* p) noexcept { fatal("double free of", p); }
 
-void free_remote(Heap* self, Span* span, void* p) {
+void free_remote(Heap* self, Span* span, void* p) noexcept {
   auto* object = static_cast<FreeObject*>(p);
   uintptr_t marker = uintptr_t(p) ^ Heap::secret;
   if (FFA_UNLIKELY(object->marker == marker)) Heap::double_free(p);

@@ -13,6 +13,7 @@ namespace ffa {
 
 struct SpanList {
   Span* head = nullptr;
+  Span* tail = nullptr;
 };
 
 /// Per-thread counters of the small path's slow events.
@@ -21,7 +22,10 @@ struct SmallCounters {
 };
 
 struct Heap {
-  Span* direct[kSmallClasses];            // current span per class; &kEmptySpan when none
+  // The current span per size for n <= kDirectMax (saves the class lookup on the fast path),
+  // then per class. Both are changed only through set_direct().
+  Span* direct_by_size[kDirectSlots];
+  Span* direct[kSmallClasses];            // &kEmptySpan when none
   SpanList available[kSmallClasses];      // spans with room; direct[c] is the head
   std::atomic<FreeObject*> delayed{nullptr};  // remote frees into spans parked as full
   LargeCache large;
@@ -30,12 +34,12 @@ struct Heap {
   Heap* next_orphan = nullptr;
 
   constexpr Heap() {
+    for (auto& span : direct_by_size) span = &kEmptySpan;
     for (auto& span : direct) span = &kEmptySpan;
   }
 
-  FFA_INLINE void* malloc_small(size_t size) {
-    unsigned c = small_class(size);
-    Span* span = direct[c];
+  FFA_INLINE void* malloc_small(size_t size) noexcept {
+    Span* span = size <= kDirectMax ? direct_by_size[size_slot(size)] : direct[small_class(size)];
     FreeObject* object = span->free;
     if (FFA_LIKELY(object != nullptr)) {
       span->free = object->next;
@@ -43,30 +47,32 @@ struct Heap {
       object->marker = 0;
       return object;
     }
-    return malloc_small_slow(c);
+    return malloc_small_slow(size);
   }
 
   /// Local free of an object of a span this heap owns.
-  FFA_INLINE void free_local(Span* span, void* p) {
+  FFA_INLINE void free_local(Span* span, void* p) noexcept {
     auto* object = static_cast<FreeObject*>(p);
     uintptr_t marker = uintptr_t(p) ^ secret;
-    if (FFA_UNLIKELY(object->marker == marker)) double_free(p);
+    if (FFA_UNLIKELY(object->marker == marker)) return double_free(p);
     object->next = span->local_free;
     object->marker = marker;
     span->local_free = object;
-    if (FFA_UNLIKELY(--span->used == 0 || span->queue == Queue::kFull)) free_local_slow(span);
+    if (FFA_UNLIKELY(--span->used <= 0)) return free_local_slow(span);  // empty, or parked full
   }
 
-  void* malloc_small_slow(unsigned c);
-  void free_local_slow(Span* span);
+  void* malloc_small_slow(size_t size) noexcept;
+  void free_local_slow(Span* span) noexcept;
+  void set_direct(unsigned c, Span* span) noexcept;
   /// Returns every empty span to the arena and the large cache's blocks too; processes delayed
   /// frees. Called at thread exit and by malloc_trim.
-  void tidy();
+  void tidy() noexcept;
 
   /// Random value mixed into free-object markers; set once before the first allocation.
   static inline uintptr_t secret = 0x5bd1e9955bd1e995ull;
 
-  [[noreturn]] static void double_free(void* p);
+  /// Reports and aborts. Not [[noreturn]] so that callers can tail-call it.
+  static void double_free(void* p) noexcept;
 };
 
 /// The heap every thread starts with: all bins empty, so the first malloc takes the slow path,
@@ -75,7 +81,7 @@ extern constinit Heap kEmptyHeap;
 
 /// Free of a small object by a thread that does not own its span: lock-free push. self is the
 /// freeing thread's heap (it counts the event) and may be kEmptyHeap.
-void free_remote(Heap* self, Span* span, void* p);
+void free_remote(Heap* self, Span* span, void* p) noexcept;
 
 /// Creates a heap or adopts an orphan. Null on ENOMEM.
 Heap* heap_acquire();

@@ -12,7 +12,7 @@ namespace ffa {
 extern constinit thread_local Heap* tls_heap;
 
 /// The calling thread's heap, set up (global init, heap adoption) if needed. Null on ENOMEM.
-Heap* thread_heap_for_slow_path();
+Heap* thread_heap_for_slow_path() noexcept;
 
 /// Run-time options, read once from FFALLOC_* environment variables at global init.
 struct Options {

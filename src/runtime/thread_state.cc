@@ -99,7 +99,7 @@ void global_init() {
 
 }  // namespace
 
-Heap* thread_heap_for_slow_path() {
+Heap* thread_heap_for_slow_path() noexcept {
   if (tls_heap != &kEmptyHeap) return tls_heap;
   if (init_state.load(std::memory_order_acquire) != InitState::kReady) {
     global_init();
