@@ -119,9 +119,13 @@ bool try_park_full(Span* span) {
   return span->remote_free.compare_exchange_strong(expected, kFullFlag, std::memory_order_acq_rel);
 }
 
+// The next claim scans from the lowest slice this heap released, so warm slices are reused
+// before fresh ones and the arena stays packed at its low end.
 void release_span(Heap* heap, Span* span) {
   span->free = span->local_free = nullptr;
   bump(heap->counters.spans_released);
+  unsigned index = arena().slice_index(span);
+  if (index < heap->large.arena_hint) heap->large.arena_hint = index;
   arena().release(span);
 }
 
@@ -268,7 +272,11 @@ void free_remote(Heap* self, Span* span, void* p) noexcept {
   if (FFA_UNLIKELY(object->marker == marker)) Heap::double_free(p);
   object->marker = marker;
   Heap* owner = span->owner;
-  if (self != &kEmptyHeap) bump(self->counters.remote_frees);
+  if (self != &kEmptyHeap) {
+    bump(self->counters.remote_frees);
+  } else {  // a thread without a heap: shared counter, so a real atomic add
+    kEmptyHeap.counters.remote_frees.fetch_add(1, std::memory_order_relaxed);
+  }
   uintptr_t old = span->remote_free.load(std::memory_order_relaxed);
   while (true) {
     if (old & kFullFlag) {

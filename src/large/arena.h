@@ -45,6 +45,12 @@ class Arena {
   /// Returns the number of bytes purged. Takes no lock; other threads may claim concurrently.
   size_t purge_free_runs();
 
+  /// Arena-wide index of the run's first slice (a hint for try_claim).
+  unsigned slice_index(const Span* span) const {
+    const ArenaChunk* c = chunk(span->chunk);
+    return span->chunk * kSlicesPerChunk + unsigned((span->start - c->base) >> kSliceShift);
+  }
+
   size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
   unsigned chunk_count() const { return count_.load(std::memory_order_acquire); }
   ArenaChunk* chunk(unsigned i) const { return chunks_[i].load(std::memory_order_acquire); }

@@ -73,7 +73,7 @@ void large_free(LargeCache* cache, Span* span) {
     return;
   }
   size_t bytes = size_t(span->slices) << kSliceShift;
-  if (cacheable(bytes) && cache->bytes + bytes <= kLargeCacheBytes) {
+  if (cache != nullptr && cacheable(bytes) && cache->bytes + bytes <= kLargeCacheBytes) {
     LargeCache::Bin& bin = cache->bins[large_class(bytes)];
     if (bin.count < kLargeCacheDepth) {
       span->kind = SpanKind::kLargeCached;

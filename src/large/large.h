@@ -39,7 +39,8 @@ struct LargeCache {
 /// Allocates a large block (size > kSmallMax, or any size with alignment the small path cannot
 /// give). Null on ENOMEM. zero: the caller needs zeroed memory (skipped when known zero).
 void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero);
-/// Frees a live large block or region (span->kind kLarge or kRegion).
+/// Frees a live large block or region (span->kind kLarge or kRegion). cache may be null (a
+/// thread without a heap): the block then goes straight back to its tier.
 void large_free(LargeCache* cache, Span* span);
 /// Releases every block in the cache to the arena.
 void large_cache_flush(LargeCache* cache);

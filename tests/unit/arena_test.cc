@@ -1,0 +1,112 @@
+// Arena: contiguous slice runs claimed with atomics; a miss fails fast without any syscall.
+#include "large/arena.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace ffa {
+namespace {
+
+void ensure_one_chunk() {
+  if (arena().chunk_count() == 0) {
+    ASSERT_TRUE(arena().grow(false));
+  }
+}
+
+TEST(Arena, ClaimPublishesRunAndReleaseReturnsIt) {
+  ensure_one_chunk();
+  unsigned hint = 0;
+  ClaimFailure why;
+  size_t before = arena().bytes_in_use();
+  Span* span = arena().try_claim(5, kSliceSize, &hint, &why);
+  ASSERT_NE(span, nullptr);
+  EXPECT_EQ(why, ClaimFailure::kNone);
+  EXPECT_EQ(span->slices, 5u);
+  EXPECT_EQ(uintptr_t(span->start) % kSliceSize, 0u);
+  EXPECT_EQ(arena().bytes_in_use(), before + 5 * kSliceSize);
+  for (size_t off = 0; off < 5 * kSliceSize; off += os::kPageSize) {
+    EXPECT_EQ(page_map().lookup(span->start + off), span);
+  }
+  memset(span->start, 0xab, 5 * kSliceSize);  // the run is writable memory
+  char* start = span->start;
+  arena().release(span);
+  EXPECT_EQ(arena().bytes_in_use(), before);
+  EXPECT_EQ(span->kind, SpanKind::kFree);
+  unsigned again_hint = hint - 5;  // scan from the same place: the run is free again
+  Span* again = arena().try_claim(5, kSliceSize, &again_hint, &why);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->start, start);
+  arena().release(again);
+}
+
+TEST(Arena, AlignedClaimsAreAligned) {
+  ensure_one_chunk();
+  unsigned hint = 3;
+  ClaimFailure why;
+  for (size_t align : {kSliceSize * 2, size_t(256 * kKiB), size_t(2 * kMiB)}) {
+    Span* span = arena().try_claim(3, align, &hint, &why);
+    ASSERT_NE(span, nullptr) << align;
+    EXPECT_EQ(uintptr_t(span->start) % align, 0u) << align;
+    arena().release(span);
+  }
+}
+
+TEST(Arena, FullArenaFailsFastWithoutSyscall) {
+  ensure_one_chunk();
+  unsigned hint = 0;
+  ClaimFailure why;
+  // Too big for any chunk: a miss, reported at once.
+  uint64_t mmaps = os::counters.mmap_calls.load();
+  EXPECT_EQ(arena().try_claim(kSlicesPerChunk, kSliceSize, &hint, &why), nullptr);
+  EXPECT_EQ(why, ClaimFailure::kNoSpace);
+  // Fill every chunk with 1 MiB runs until the arena says no: still no syscall.
+  std::vector<Span*> taken;
+  while (Span* span = arena().try_claim(128, kSliceSize, &hint, &why)) taken.push_back(span);
+  EXPECT_EQ(why, ClaimFailure::kNoSpace);
+  EXPECT_GT(taken.size(), 0u);
+  EXPECT_EQ(os::counters.mmap_calls.load(), mmaps);
+  for (Span* span : taken) arena().release(span);
+  EXPECT_NE(arena().try_claim(128, kSliceSize, &hint, &why), nullptr);
+}
+
+TEST(Arena, ConcurrentClaimsNeverOverlap) {
+  ensure_one_chunk();
+  auto worker = [](unsigned char id) {
+    unsigned hint = id * 977;
+    ClaimFailure why;
+    for (int round = 0; round < 2000; ++round) {
+      size_t n = 1 + round % 7;
+      Span* span = arena().try_claim(n, kSliceSize, &hint, &why);
+      if (span == nullptr) continue;
+      memset(span->start, id, n * kSliceSize);
+      for (size_t i = 0; i < n * kSliceSize; i += 512) {
+        ASSERT_EQ(static_cast<unsigned char>(span->start[i]), id);
+      }
+      arena().release(span);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned char id = 1; id <= 4; ++id) threads.emplace_back(worker, id);
+  for (auto& t : threads) t.join();
+}
+
+TEST(Arena, PurgeGivesFreeRunsBackAsZeroPages) {
+  ensure_one_chunk();
+  unsigned hint = 0;
+  ClaimFailure why;
+  Span* span = arena().try_claim(4, kSliceSize, &hint, &why);
+  ASSERT_NE(span, nullptr);
+  char* start = span->start;
+  memset(start, 0x5a, 4 * kSliceSize);
+  arena().release(span);
+  uint64_t madvises = os::counters.madvise_calls.load();
+  EXPECT_GE(arena().purge_free_runs(), 4 * kSliceSize);
+  EXPECT_GT(os::counters.madvise_calls.load(), madvises);
+  EXPECT_EQ(start[0], 0);
+}
+
+}  // namespace
+}  // namespace ffa

@@ -1,0 +1,133 @@
+// Per-thread heaps: LIFO reuse, remote frees that reach the owner (also into full spans),
+// heaps adopted after thread exit, and loud aborts on double or invalid frees.
+#include "heap/heap.h"
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/page_map.h"
+#include "ffalloc/ffalloc.h"
+
+namespace ffa {
+namespace {
+
+ffa_stats stats() {
+  ffa_stats s;
+  ffa_stats_get(&s);
+  return s;
+}
+
+TEST(Heap, LocallyFreedObjectsAreReusedBeforeNewMemory) {
+  std::vector<void*> first(3000), second(3000);
+  for (auto& o : first) o = ffa_malloc(40);
+  for (void* o : first) ffa_free(o);
+  for (auto& o : second) o = ffa_malloc(40);
+  // No fresh memory: every object of the second round lies in a span of the first round.
+  std::set<char*> first_spans;
+  for (void* o : first) first_spans.insert(page_map().lookup(o)->start);
+  for (void* o : second) ASSERT_TRUE(first_spans.count(page_map().lookup(o)->start)) << o;
+  for (void* o : second) ffa_free(o);
+}
+
+TEST(Heap, RemoteFreesComeBackToTheOwnerEvenFromFullSpans) {
+  // Fill several spans of one class so that all of them are parked as full, free everything
+  // from another thread, and allocate the same amount again: no new span is needed.
+  constexpr int kObjects = 20000;  // 20000 * 96 B = ~30 spans of 64 KiB
+  std::vector<void*> objects(kObjects);
+  for (auto& o : objects) {
+    o = ffa_malloc(96);
+    memset(o, 0x11, 96);
+  }
+  ffa_stats before = stats();
+  std::thread([&] {
+    for (void* o : objects) ffa_free(o);
+  }).join();
+  ffa_stats mid = stats();
+  EXPECT_EQ(mid.remote_frees - before.remote_frees, uint64_t(kObjects));
+  for (auto& o : objects) o = ffa_malloc(96);
+  ffa_stats after = stats();
+  EXPECT_EQ(after.small_spans_created, mid.small_spans_created);
+  for (void* o : objects) ffa_free(o);
+}
+
+TEST(Heap, EmptySpansGoBackToTheArena) {
+  std::vector<void*> objects(50000);
+  for (auto& o : objects) o = ffa_malloc(200);
+  ffa_stats before = stats();
+  for (void* o : objects) ffa_free(o);
+  EXPECT_GT(stats().small_spans_released, before.small_spans_released + 50);
+}
+
+TEST(Heap, ExitedThreadsHeapIsAdoptedWithItsSpans) {
+  std::thread([] {
+    std::vector<void*> v(5000);
+    for (auto& o : v) o = ffa_malloc(48);
+    for (void* o : v) ffa_free(o);
+  }).join();
+  // The next thread adopts the parked heap; its memory is reused, not lost.
+  ffa_stats before = stats();
+  std::thread([] {
+    void* p = ffa_malloc(48);
+    ffa_free(p);
+  }).join();
+  EXPECT_LE(stats().small_spans_created - before.small_spans_created, 1u);
+}
+
+using HeapDeathTest = ::testing::Test;
+
+TEST(HeapDeathTest, DoubleFreeOfASmallBlockAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = ffa_malloc(32);
+        ffa_free(p);
+        ffa_free(p);
+      },
+      "ffalloc: double free of 0x[0-9a-f]+");
+}
+
+TEST(HeapDeathTest, DoubleFreeFromAnotherThreadAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = ffa_malloc(32);
+        std::thread([p] { ffa_free(p); }).join();
+        std::thread([p] { ffa_free(p); }).join();
+      },
+      "ffalloc: double free of 0x");
+}
+
+TEST(HeapDeathTest, DoubleFreeOfALargeBlockAborts) {
+  EXPECT_DEATH(
+      {
+        void* p = ffa_malloc(1 << 20);
+        ffa_free(p);
+        ffa_free(p);
+      },
+      "ffalloc: double free of 0x");
+}
+
+TEST(HeapDeathTest, FreeOfAForeignPointerAborts) {
+  EXPECT_DEATH(
+      {
+        int local = 0;
+        ffa_free(&local);
+      },
+      "ffalloc: free of invalid pointer .*0x");
+}
+
+TEST(HeapDeathTest, FreeOfAnInteriorPointerAborts) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(ffa_malloc(1 << 20));
+        ffa_free(p + 64);
+      },
+      "ffalloc: free of invalid pointer \\(interior\\) 0x");
+}
+
+}  // namespace
+}  // namespace ffa
