@@ -8,11 +8,10 @@ using namespace ffa;
 
 namespace {
 
-// The standard's loop: call the new_handler until it succeeds or gives up (throws/unsets).
+// The standard's loop, entered after a failed attempt: call the new_handler, retry, until an
+// attempt succeeds or the handler gives up (throws, or there is none).
 FFA_NOINLINE void* new_slow(size_t size, size_t align, bool nothrow) {
   while (true) {
-    void* p = align <= kMinAlign ? libc::malloc(size) : libc::aligned(align, size);
-    if (p != nullptr) return p;
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) {
       if (nothrow) return nullptr;
@@ -27,6 +26,8 @@ FFA_NOINLINE void* new_slow(size_t size, size_t align, bool nothrow) {
     } else {
       handler();
     }
+    void* p = align <= kMinAlign ? libc::malloc(size) : libc::aligned(align, size);
+    if (p != nullptr) return p;
   }
 }
 

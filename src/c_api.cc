@@ -7,18 +7,18 @@
 
 namespace ffa::libc {
 
-static Heap* heap_for_slow_path() {
-  Heap* heap = tls_heap;
-  return heap != &kEmptyHeap ? heap : thread_heap_for_slow_path();
-}
-
 void* malloc_large(size_t size, size_t align, bool zero) noexcept {
   if (size > size_t(PTRDIFF_MAX)) {
     errno = ENOMEM;
     return nullptr;
   }
-  Heap* heap = heap_for_slow_path();
-  void* p = heap != nullptr ? large_malloc(&heap->large, size, align, zero) : nullptr;
+  Heap* heap = tls_heap != &kEmptyHeap ? tls_heap : thread_heap_for_slow_path();
+  if (heap == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = large_malloc(&heap->large, size, align, zero);
+  thread_heap_return(heap);
   if (p == nullptr) errno = ENOMEM;
   return p;
 }

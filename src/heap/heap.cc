@@ -175,7 +175,10 @@ void process_delayed(Heap* heap) {
 
 constinit Heap kEmptyHeap{};
 
-Heap* thread_heap_for_slow_path() noexcept;  // runtime/thread_state.cc
+// The one call upwards, into runtime/thread_state.cc: the empty heap's slow path is where a
+// thread gets its real heap.
+Heap* thread_heap_for_slow_path() noexcept;
+void thread_heap_return(Heap* heap) noexcept;
 
 void Heap::set_direct(unsigned c, Span* span) noexcept {
   direct[c] = span;
@@ -194,7 +197,9 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
       errno = ENOMEM;
       return nullptr;
     }
-    return heap->malloc_small(size);
+    void* p = heap->malloc_small(size);
+    thread_heap_return(heap);
+    return p;
   }
   unsigned c = small_class(size);
   process_delayed(this);

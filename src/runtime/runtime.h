@@ -12,7 +12,11 @@ namespace ffa {
 extern constinit thread_local Heap* tls_heap;
 
 /// The calling thread's heap, set up (global init, heap adoption) if needed. Null on ENOMEM.
+/// After the thread's heap was torn down (malloc from a later thread-exit destructor) it lends
+/// a heap for one operation instead: give it back with thread_heap_return().
 Heap* thread_heap_for_slow_path() noexcept;
+/// Gives back a lent heap (no-op for the thread's own heap).
+void thread_heap_return(Heap* heap) noexcept;
 
 /// Run-time options, read once from FFALLOC_* environment variables at global init.
 struct Options {

@@ -2,8 +2,9 @@
 //
 // Global init is a small state machine (Uninit -> Booting -> Ready) run by the first slow-path
 // call, which may come from ld.so or libc before any constructor. It never calls getenv or
-// malloc. Thread exit: a pthread key destructor parks the heap for adoption; a later malloc from
-// another destructor of the same thread simply takes a heap again and re-arms the key.
+// malloc. Thread exit: a pthread key destructor parks the heap for adoption; a malloc from a
+// destructor that runs later in the same thread borrows a parked heap for that one operation
+// (re-arming the key instead would leak the heap after the last destructor round).
 #include <pthread.h>
 #include <sched.h>
 #include <sys/auxv.h>
@@ -25,11 +26,13 @@ namespace {
 enum class InitState : int { kUninit, kBooting, kReady };
 std::atomic<InitState> init_state{InitState::kUninit};
 constinit thread_local bool tls_booting = false;
+constinit thread_local bool tls_torn_down = false;
 pthread_key_t heap_key;
 
 void thread_exit(void* value) {
   auto* heap = static_cast<Heap*>(value);
   tls_heap = &kEmptyHeap;
+  tls_torn_down = true;
   heap_release(heap);
 }
 
@@ -106,10 +109,14 @@ Heap* thread_heap_for_slow_path() noexcept {
     if (tls_heap != &kEmptyHeap) return tls_heap;  // init allocated re-entrantly
   }
   Heap* heap = heap_acquire();
-  if (heap == nullptr) return nullptr;
+  if (heap == nullptr || tls_torn_down) return heap;  // lent for one operation
   tls_heap = heap;
   if (!tls_booting) pthread_setspecific(heap_key, heap);
   return heap;
+}
+
+void thread_heap_return(Heap* heap) noexcept {
+  if (heap != tls_heap) heap_release(heap);
 }
 
 }  // namespace ffa
