@@ -97,6 +97,9 @@ void* realloc_slow(void* p, size_t size) noexcept {
   size_t old_usable;
   switch (span->kind) {
     case SpanKind::kSmall:
+      if (static_cast<FreeObject*>(p)->marker == (uintptr_t(p) ^ Heap::secret)) {
+        invalid("realloc of freed pointer", p);
+      }
       old_usable = span->object_size;
       if (size <= kSmallMax && small_class(size) == span->size_class) return p;
       break;
