@@ -1,5 +1,5 @@
-// Leaves are created under a lock (rare: once per 2 GiB of address space) and published with a
-// release store so lookups need no lock.
+// Leaves are mapped outside any lock and published with a compare-and-swap (rare: once per 2 GiB
+// of address space); the loser of a race unmaps its copy. Lookups need no lock.
 #include "core/page_map.h"
 
 namespace ffa {
@@ -12,13 +12,14 @@ bool PageMap::ensure(const void* p, size_t size) {
   for (uintptr_t i = first; i <= last; ++i) {
     if (i >= kTopEntries) return false;
     if (top_[i].load(std::memory_order_acquire) != nullptr) continue;
-    LockGuard guard(lock_);
-    if (top_[i].load(std::memory_order_relaxed) != nullptr) continue;
     void* base;
     size_t mapped;
-    void* leaf = os::map(sizeof(Leaf), os::kPageSize, &base, &mapped);
+    auto* leaf = static_cast<Leaf*>(os::map(sizeof(Leaf), os::kPageSize, &base, &mapped));
     if (leaf == nullptr) return false;
-    top_[i].store(static_cast<Leaf*>(leaf), std::memory_order_release);
+    Leaf* expected = nullptr;
+    if (!top_[i].compare_exchange_strong(expected, leaf, std::memory_order_acq_rel)) {
+      os::unmap(base, mapped);
+    }
   }
   return true;
 }

@@ -27,22 +27,19 @@ class PageMap {
     return leaf->entries[(a >> kPageShift) & (kLeafEntries - 1)].load(std::memory_order_relaxed);
   }
 
-  /// Maps the leaves covering [p, p+size). May make one mmap per missing leaf and takes the
-  /// leaf lock; returns false on ENOMEM.
+  /// Maps the leaves covering [p, p+size): one mmap per missing leaf, no lock. False on ENOMEM.
   bool ensure(const void* p, size_t size);
 
   /// Points every page of [p, p+size) at span. ensure() must have succeeded for the range.
   void set(const void* p, size_t size, Span* span);
 
   static PageMap& instance() { return map_; }
-  SpinLock& lock() { return lock_; }
 
  private:
   struct Leaf {
     std::atomic<Span*> entries[kLeafEntries];
   };
   std::atomic<Leaf*> top_[kTopEntries];
-  SpinLock lock_;
   static PageMap map_;
 };
 

@@ -16,32 +16,30 @@ static uint64_t run_mask(unsigned bit, unsigned n) {
 }
 
 bool Arena::grow(bool try_only) {
-  if (try_only) {
-    if (!grow_lock_.try_lock()) return false;
-  } else {
-    grow_lock_.lock();
-  }
-  unsigned n = count_.load(std::memory_order_relaxed);
-  bool ok = false;
+  if (try_only && growing_.load(std::memory_order_relaxed) != 0) return false;
+  if (count_.load(std::memory_order_relaxed) >= kMaxChunks) return false;
+  growing_.fetch_add(1, std::memory_order_relaxed);
   void* mapped_base;
   size_t mapped_size;
-  if (n < kMaxChunks) {
-    void* p = os::map(kChunkSize, kChunkAlign, &mapped_base, &mapped_size);
-    if (p != nullptr && page_map().ensure(p, kChunkSize)) {
-      auto* chunk = static_cast<ArenaChunk*>(p);  // fresh mapping: zeroed, so all slices free
-      chunk->base = static_cast<char*>(p);
+  void* p = os::map(kChunkSize, kChunkAlign, &mapped_base, &mapped_size);
+  bool ok = p != nullptr && page_map().ensure(p, kChunkSize);
+  if (ok) {
+    auto* chunk = static_cast<ArenaChunk*>(p);  // fresh mapping: zeroed, so all slices free
+    chunk->base = static_cast<char*>(p);
+    for (unsigned i = 0; i < kMetaSlices; ++i) {
+      chunk->in_use[i / 64].fetch_or(uint64_t(1) << (i % 64), std::memory_order_relaxed);
+    }
+    LockGuard guard(publish_lock_);
+    unsigned n = count_.load(std::memory_order_relaxed);
+    ok = n < kMaxChunks;
+    if (ok) {
       chunk->index = n;
-      for (unsigned i = 0; i < kMetaSlices; ++i) {
-        chunk->in_use[i / 64].fetch_or(uint64_t(1) << (i % 64), std::memory_order_relaxed);
-      }
       chunks_[n].store(chunk, std::memory_order_release);
       count_.store(n + 1, std::memory_order_release);
-      ok = true;
-    } else if (p != nullptr) {
-      os::unmap(mapped_base, mapped_size);
     }
   }
-  grow_lock_.unlock();
+  if (!ok && p != nullptr) os::unmap(mapped_base, mapped_size);
+  growing_.fetch_sub(1, std::memory_order_relaxed);
   return ok;
 }
 

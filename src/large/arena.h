@@ -34,8 +34,9 @@ class Arena {
   /// at it) or null with *why set. Never makes a syscall and never waits.
   Span* try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure* why);
 
-  /// Reserves one more chunk: one mmap, serialized by the grow lock. With try_only, returns
-  /// false at once when another thread is growing. False on ENOMEM or when at kMaxChunks.
+  /// Reserves one more chunk: one mmap, made outside every lock (a lock is taken only to publish
+  /// the chunk). With try_only, returns false at once when another thread is already growing
+  /// (its chunk will serve us next time). False on ENOMEM or when at kMaxChunks.
   bool grow(bool try_only);
 
   /// Returns the run described by span to the bitmap (atomic, lock-free).
@@ -54,7 +55,7 @@ class Arena {
   size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
   unsigned chunk_count() const { return count_.load(std::memory_order_acquire); }
   ArenaChunk* chunk(unsigned i) const { return chunks_[i].load(std::memory_order_acquire); }
-  SpinLock& grow_lock() { return grow_lock_; }
+  SpinLock& publish_lock() { return publish_lock_; }
 
   static Arena& instance() { return arena_; }
 
@@ -67,7 +68,8 @@ class Arena {
   std::atomic<ArenaChunk*> chunks_[kMaxChunks];
   std::atomic<unsigned> count_{0};
   std::atomic<size_t> in_use_bytes_{0};
-  SpinLock grow_lock_;
+  std::atomic<unsigned> growing_{0};
+  SpinLock publish_lock_;
   static Arena arena_;
 };
 

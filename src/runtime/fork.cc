@@ -14,8 +14,7 @@ namespace {
 // Built at call time: fork handlers may run before this library's static initializers.
 template <typename Fn>
 void for_each_lock(Fn fn) {
-  SpinLock* locks[] = {&heap_list_lock(), &arena().grow_lock(), &region_cache().lock(),
-                       &page_map().lock()};
+  SpinLock* locks[] = {&heap_list_lock(), &arena().publish_lock(), &region_cache().lock()};
   for (SpinLock* lock : locks) fn(lock);
 }
 
