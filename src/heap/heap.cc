@@ -35,6 +35,9 @@ Heap* new_heap_locked() {
   }
   Heap* heap = new (meta_cursor) Heap();
   meta_cursor += size;
+  // Threads start their arena scans at different places, so they rarely race for one word.
+  static unsigned heaps_made = 0;
+  heap->large.arena_hint = (heaps_made++ * 521) % kSlicesPerChunk;
   heap->next_all = all_heaps;
   all_heaps = heap;
   return heap;

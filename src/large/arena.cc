@@ -146,8 +146,9 @@ Span* Arena::try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure
     ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
     Span* span = try_claim_in(chunk, slices, align_slices, from, why);
     if (span != nullptr) {
-      *hint = c * kSlicesPerChunk + unsigned((span->start - chunk->base) / kSliceSize) +
-              span->slices;
+      // The next scan starts at this run: a block freed and claimed again lands on the same warm
+      // slices instead of marching on through fresh memory.
+      *hint = c * kSlicesPerChunk + unsigned((span->start - chunk->base) / kSliceSize);
       *why = ClaimFailure::kNone;
       return span;
     }
