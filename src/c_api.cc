@@ -59,7 +59,11 @@ void free_slow(Heap* heap, Span* span, void* p) noexcept {
     case SpanKind::kLarge:
     case SpanKind::kRegion:
       if (p != span->start) invalid("free of invalid pointer (interior)", p);
-      large_free(heap != &kEmptyHeap ? &heap->large : nullptr, span);
+      // A thread that only frees large blocks (the seed's push thread) still gets a heap: its
+      // cache is how those blocks reach the threads that allocate.
+      if (heap == &kEmptyHeap) heap = thread_heap_for_slow_path();
+      large_free(heap != nullptr ? &heap->large : nullptr, span);
+      if (heap != nullptr) thread_heap_return(heap);
       return;
     case SpanKind::kLargeCached:
     case SpanKind::kRegionCached:

@@ -56,11 +56,17 @@ struct ffa_stats {
   uint64_t remote_frees;           /* small frees by a thread that does not own the span */
   /* large blocks (> FFA_SMALL_MAX) */
   uint64_t large_cache_hits;       /* served by the per-thread large cache */
+  uint64_t pool_hits;              /* thread-cache misses refilled by a batch from a transfer pool */
   uint64_t arena_hits;             /* contiguous arena claim succeeded */
   uint64_t arena_failfast_nospace; /* arena scan found no run: fell back at once */
   uint64_t arena_failfast_contended; /* lost claim races: fell back at once */
   uint64_t regions_mapped;         /* fresh mmap-backed regions */
   uint64_t regions_reused;         /* served from the region cache */
+  uint64_t regions_grown;          /* a smaller cached region grown with mremap */
+  /* decay: memory given back to the OS after it sat unused */
+  uint64_t decay_ticks;
+  uint64_t decay_bytes_purged;     /* arena runs purged (madvise) */
+  uint64_t decay_bytes_unmapped;   /* cached regions unmapped */
   /* operating system calls, with their total time in nanoseconds */
   uint64_t os_mmap_calls, os_mmap_ns;
   uint64_t os_munmap_calls, os_munmap_ns;
@@ -72,6 +78,8 @@ struct ffa_stats {
   uint64_t arena_bytes_in_use;     /* arena slices currently claimed (spans + large runs) */
   uint64_t region_bytes_in_use;    /* mapped regions currently holding a live block */
   uint64_t region_bytes_cached;    /* mapped regions parked in the region cache */
+  uint64_t pool_bytes_cached;      /* large blocks parked in transfer pools */
+  uint64_t arena_bytes_dirty_free; /* free arena slices that may still be resident */
 };
 
 FFA_API void ffa_stats_get(struct ffa_stats* out);

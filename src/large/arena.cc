@@ -15,6 +15,40 @@ static uint64_t run_mask(unsigned bit, unsigned n) {
   return (n >= 64 ? ~uint64_t(0) : ((uint64_t(1) << n) - 1)) << bit;
 }
 
+// Calls fn(word, mask) for each bitmap word the run [pos, pos+n) touches.
+template <typename Fn>
+static void for_each_word(unsigned pos, unsigned n, Fn fn) {
+  unsigned done = 0;
+  while (done < n) {
+    unsigned bit = (pos + done) % 64;
+    unsigned take = n - done < 64 - bit ? n - done : 64 - bit;
+    fn((pos + done) / 64, run_mask(bit, take));
+    done += take;
+  }
+}
+
+static void set_bits(std::atomic<uint64_t>* map, unsigned pos, unsigned n) {
+  for_each_word(pos, n, [map](unsigned w, uint64_t mask) {
+    if ((map[w].load(std::memory_order_relaxed) & mask) != mask) {
+      map[w].fetch_or(mask, std::memory_order_relaxed);
+    }
+  });
+}
+
+static void clear_bits(std::atomic<uint64_t>* map, unsigned pos, unsigned n) {
+  for_each_word(pos, n, [map](unsigned w, uint64_t mask) {
+    map[w].fetch_and(~mask, std::memory_order_release);
+  });
+}
+
+static bool any_bits(const std::atomic<uint64_t>* map, unsigned pos, unsigned n) {
+  bool any = false;
+  for_each_word(pos, n, [&](unsigned w, uint64_t mask) {
+    any |= (map[w].load(std::memory_order_relaxed) & mask) != 0;
+  });
+  return any;
+}
+
 bool Arena::grow(bool try_only) {
   if (try_only && growing_.load(std::memory_order_relaxed) != 0) return false;
   if (count_.load(std::memory_order_relaxed) >= kMaxChunks) return false;
@@ -23,6 +57,7 @@ bool Arena::grow(bool try_only) {
   size_t mapped_size;
   void* p = os::map(kChunkSize, kChunkAlign, &mapped_base, &mapped_size);
   bool ok = p != nullptr && page_map().ensure(p, kChunkSize);
+  if (ok && huge_pages_) os::advise_huge_pages(p, kChunkSize);
   if (ok) {
     auto* chunk = static_cast<ArenaChunk*>(p);  // fresh mapping: zeroed, so all slices free
     chunk->base = static_cast<char*>(p);
@@ -44,6 +79,10 @@ bool Arena::grow(bool try_only) {
 }
 
 bool Arena::claim_bits(ArenaChunk* chunk, unsigned pos, unsigned n) {
+  if (FFA_UNLIKELY(lose_races_.load(std::memory_order_relaxed) != 0)) {
+    lose_races_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
   unsigned done = 0;
   while (done < n) {
     unsigned bit = (pos + done) % 64;
@@ -53,7 +92,7 @@ bool Arena::claim_bits(ArenaChunk* chunk, unsigned pos, unsigned n) {
     uint64_t old = word.load(std::memory_order_relaxed);
     do {
       if (old & mask) {
-        clear_bits(chunk, pos, done);
+        clear_bits(chunk->in_use, pos, done);
         return false;
       }
     } while (!word.compare_exchange_weak(old, old | mask, std::memory_order_acquire,
@@ -61,16 +100,6 @@ bool Arena::claim_bits(ArenaChunk* chunk, unsigned pos, unsigned n) {
     done += take;
   }
   return true;
-}
-
-void Arena::clear_bits(ArenaChunk* chunk, unsigned pos, unsigned n) {
-  unsigned done = 0;
-  while (done < n) {
-    unsigned bit = (pos + done) % 64;
-    unsigned take = n - done < 64 - bit ? n - done : 64 - bit;
-    chunk->in_use[(pos + done) / 64].fetch_and(~run_mask(bit, take), std::memory_order_release);
-    done += take;
-  }
 }
 
 // First index >= pos whose bit is clear, or kSlicesPerChunk.
@@ -122,6 +151,8 @@ Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices,
   span->start = chunk->base + size_t(pos) * kSliceSize;
   span->slices = n;
   span->chunk = chunk->index;
+  span->is_zero = !any_bits(chunk->dirty, pos, n);
+  set_bits(chunk->dirty, pos, n);
   page_map().set(span->start, size_t(n) * kSliceSize, span);
   in_use_bytes_.fetch_add(size_t(n) * kSliceSize, std::memory_order_relaxed);
   return span;
@@ -164,26 +195,90 @@ void Arena::release(Span* span) {
   span->kind = SpanKind::kFree;
   span->owner = nullptr;
   in_use_bytes_.fetch_sub(size_t(n) * kSliceSize, std::memory_order_relaxed);
-  clear_bits(chunk, pos, n);
+  set_bits(chunk->recent, pos, n);
+  clear_bits(chunk->in_use, pos, n);
 }
 
-size_t Arena::purge_free_runs() {
+bool Arena::try_extend(Span* span, size_t more) {
+  ArenaChunk* chunk = chunks_[span->chunk].load(std::memory_order_relaxed);
+  unsigned end = unsigned((span->start - chunk->base) / kSliceSize) + span->slices;
+  if (end + more > kSlicesPerChunk || !claim_bits(chunk, end, unsigned(more))) return false;
+  if (any_bits(chunk->dirty, end, unsigned(more))) span->is_zero = 0;
+  set_bits(chunk->dirty, end, unsigned(more));
+  span->slices += unsigned(more);
+  page_map().set(chunk->base + size_t(end) * kSliceSize, more * kSliceSize, span);
+  in_use_bytes_.fetch_add(more * kSliceSize, std::memory_order_relaxed);
+  return true;
+}
+
+void Arena::shrink(Span* span, size_t fewer) {
+  ArenaChunk* chunk = chunks_[span->chunk].load(std::memory_order_relaxed);
+  span->slices -= unsigned(fewer);
+  unsigned end = unsigned((span->start - chunk->base) / kSliceSize) + span->slices;
+  // The tail's descriptor must not describe a live block: a free of a pointer into the tail is
+  // then reported instead of freeing this run.
+  chunk->spans[end].kind = SpanKind::kFree;
+  page_map().set(chunk->base + size_t(end) * kSliceSize, fewer * kSliceSize, &chunk->spans[end]);
+  in_use_bytes_.fetch_sub(fewer * kSliceSize, std::memory_order_relaxed);
+  set_bits(chunk->recent, end, unsigned(fewer));
+  clear_bits(chunk->in_use, end, unsigned(fewer));
+}
+
+size_t Arena::purge_free_runs(bool spare_recent, size_t max_bytes) {
   size_t purged = 0;
   unsigned count = count_.load(std::memory_order_acquire);
-  for (unsigned c = 0; c < count; ++c) {
+  for (unsigned c = 0; c < count && purged < max_bytes; ++c) {
     ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
     unsigned pos = kMetaSlices;
-    while ((pos = next_clear(chunk, pos)) < kSlicesPerChunk) {
-      unsigned end = next_set(chunk, pos, kSlicesPerChunk);
-      if (claim_bits(chunk, pos, end - pos)) {
-        os::purge(chunk->base + size_t(pos) * kSliceSize, size_t(end - pos) * kSliceSize);
-        purged += size_t(end - pos) * kSliceSize;
-        clear_bits(chunk, pos, end - pos);
+    while (pos < kSlicesPerChunk && purged < max_bytes) {
+      // Next slice that is free, dirty and (if asked) not recently released.
+      unsigned w = pos / 64;
+      uint64_t candidates = ~chunk->in_use[w].load(std::memory_order_relaxed) &
+                            chunk->dirty[w].load(std::memory_order_relaxed) &
+                            (~uint64_t(0) << (pos % 64));
+      if (spare_recent) candidates &= ~chunk->recent[w].load(std::memory_order_relaxed);
+      if (candidates == 0) {
+        pos = (w + 1) * 64;
+        continue;
+      }
+      unsigned start = w * 64 + unsigned(__builtin_ctzll(candidates));
+      unsigned end = start + 1;
+      while (end < kSlicesPerChunk && end - start < 8192) {
+        uint64_t bit = uint64_t(1) << (end % 64);
+        unsigned we = end / 64;
+        bool ok = !(chunk->in_use[we].load(std::memory_order_relaxed) & bit) &&
+                  (chunk->dirty[we].load(std::memory_order_relaxed) & bit) &&
+                  !(spare_recent && (chunk->recent[we].load(std::memory_order_relaxed) & bit));
+        if (!ok) break;
+        ++end;
+      }
+      if (claim_bits(chunk, start, end - start)) {
+        os::purge(chunk->base + size_t(start) * kSliceSize, size_t(end - start) * kSliceSize);
+        clear_bits(chunk->dirty, start, end - start);
+        clear_bits(chunk->in_use, start, end - start);
+        purged += size_t(end - start) * kSliceSize;
       }
       pos = end;
     }
+    // What was recent now ages by one call (only once the whole chunk was looked at).
+    if (spare_recent && pos >= kSlicesPerChunk) {
+      for (auto& word : chunk->recent) word.store(0, std::memory_order_relaxed);
+    }
   }
   return purged;
+}
+
+size_t Arena::dirty_free_bytes() const {
+  size_t slices = 0;
+  unsigned count = count_.load(std::memory_order_acquire);
+  for (unsigned c = 0; c < count; ++c) {
+    ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
+    for (unsigned w = 0; w < kBitmapWords; ++w) {
+      slices += unsigned(__builtin_popcountll(~chunk->in_use[w].load(std::memory_order_relaxed) &
+                                               chunk->dirty[w].load(std::memory_order_relaxed)));
+    }
+  }
+  return slices * kSliceSize;
 }
 
 }  // namespace ffa

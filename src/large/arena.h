@@ -15,10 +15,15 @@ constexpr size_t kChunkAlign = 2 * kMiB;
 constexpr unsigned kSlicesPerChunk = unsigned(kChunkSize / kSliceSize);  // 4096
 constexpr unsigned kBitmapWords = kSlicesPerChunk / 64;
 
+/// One bit per slice in each bitmap. A slice is `dirty` from its first claim until it is purged
+/// (its pages may be resident and non-zero); `recent` marks slices released since the last decay
+/// tick, which the next tick spares.
 struct ArenaChunk {
   char* base;
   unsigned index;
-  std::atomic<uint64_t> in_use[kBitmapWords];  // bit set: slice claimed (or metadata)
+  std::atomic<uint64_t> in_use[kBitmapWords];  // claimed (or metadata)
+  std::atomic<uint64_t> dirty[kBitmapWords];
+  std::atomic<uint64_t> recent[kBitmapWords];
   Span spans[kSlicesPerChunk];                 // descriptor of the run starting at each slice
 };
 
@@ -31,8 +36,15 @@ class Arena {
   /// Claims `slices` contiguous slices whose start is aligned to `align` bytes (a power of two,
   /// at least a slice, at most kChunkAlign). Scans at most every chunk once from *hint, which is
   /// updated. Returns the run's descriptor (kind kFree, start and slices set, page map pointing
-  /// at it) or null with *why set. Never makes a syscall and never waits.
+  /// at it, is_zero set when no slice of it was ever handed out or since purged) or null with
+  /// *why set. Never makes a syscall and never waits.
   Span* try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure* why);
+
+  /// Extends a claimed run in place by `more` slices if the slices right after it are free.
+  /// Lock-free, no syscall; false when they are not (or the run ends its chunk).
+  bool try_extend(Span* span, size_t more);
+  /// Gives back the last `fewer` slices of a claimed run (they become free at once).
+  void shrink(Span* span, size_t fewer);
 
   /// Reserves one more chunk: one mmap, made outside every lock (a lock is taken only to publish
   /// the chunk). With try_only, returns false at once when another thread is already growing
@@ -42,9 +54,20 @@ class Arena {
   /// Returns the run described by span to the bitmap (atomic, lock-free).
   void release(Span* span);
 
-  /// Gives every free run back to the OS (madvise) by claiming it, purging and releasing it.
-  /// Returns the number of bytes purged. Takes no lock; other threads may claim concurrently.
-  size_t purge_free_runs();
+  /// Decay: gives free, dirty runs back to the OS (madvise outside any lock) by claiming each,
+  /// purging it and releasing it. With spare_recent, runs released since the previous call are
+  /// left alone (so memory is purged between one and two calls after it was freed). Stops after
+  /// about max_bytes. Returns the bytes purged. Takes no lock.
+  size_t purge_free_runs(bool spare_recent, size_t max_bytes);
+
+  /// Bytes of free slices that may still be resident (approximate, for stats and caps).
+  size_t dirty_free_bytes() const;
+
+  /// Ask for transparent huge pages on chunks mapped from now on (FFALLOC_THP).
+  void set_huge_pages(bool on) { huge_pages_ = on; }
+
+  /// Test hook: the next n claim attempts behave as if another thread won the race.
+  void lose_races_for_test(unsigned n) { lose_races_.store(n, std::memory_order_relaxed); }
 
   /// Arena-wide index of the run's first slice (a hint for try_claim).
   unsigned slice_index(const Span* span) const {
@@ -63,12 +86,13 @@ class Arena {
   Span* try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices, unsigned from,
                      ClaimFailure* why);
   bool claim_bits(ArenaChunk* chunk, unsigned pos, unsigned n);
-  void clear_bits(ArenaChunk* chunk, unsigned pos, unsigned n);
 
   std::atomic<ArenaChunk*> chunks_[kMaxChunks];
   std::atomic<unsigned> count_{0};
   std::atomic<size_t> in_use_bytes_{0};
   std::atomic<unsigned> growing_{0};
+  std::atomic<unsigned> lose_races_{0};
+  bool huge_pages_ = false;
   SpinLock publish_lock_;
   static Arena arena_;
 };

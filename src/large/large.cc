@@ -3,19 +3,88 @@
 
 #include <cstring>
 
+#include "large/decay.h"
+
 namespace ffa {
 
-static bool cacheable(size_t bytes) {
+LargeConfig large_config;
+
+namespace {
+
+// Transfer pools: one per large class, a LIFO stack under a lock that is only ever try-locked.
+// Blocks in a pool belong to no thread (kind kLargeCached, like blocks in a thread cache); a
+// batch moves in or out under one lock acquisition.
+constexpr unsigned kPoolDepth = 64;
+
+struct TransferPool {
+  SpinLock lock;
+  uint32_t count = 0;
+  uint32_t low_water = 0;  // lowest count since the last decay tick
+  Span* blocks[kPoolDepth] = {};
+};
+
+constinit TransferPool pools[kLargeClasses];
+std::atomic<size_t> pool_bytes{0};
+
+bool cacheable(size_t bytes) {
   return bytes > kSmallMax && bytes <= kLargeMax && large_class_size(large_class(bytes)) == bytes;
 }
 
-static void* finish(Span* span, size_t size, bool zero) {
+size_t block_bytes(const Span* span) { return size_t(span->slices) << kSliceShift; }
+
+void release_to_arena(Span* const* blocks, unsigned n) {
+  for (unsigned i = 0; i < n; ++i) arena().release(blocks[i]);
+}
+
+// Takes up to max blocks (newest first) into out; 0 when empty or busy.
+unsigned pool_take(unsigned c, Span** out, unsigned max) {
+  TransferPool& pool = pools[c];
+  if (pool.count == 0 || !pool.lock.try_lock()) return 0;
+  unsigned n = pool.count < max ? pool.count : max;
+  pool.count -= n;
+  memcpy(out, pool.blocks + pool.count, n * sizeof(Span*));
+  if (pool.count < pool.low_water) pool.low_water = pool.count;
+  pool.lock.unlock();
+  pool_bytes.fetch_sub(n * large_class_size(c), std::memory_order_relaxed);
+  return n;
+}
+
+// Gives n blocks to the pool; those it cannot take (full, over the byte cap, busy) go back to
+// the arena.
+void pool_give(unsigned c, Span* const* blocks, unsigned n) {
+  TransferPool& pool = pools[c];
+  size_t bytes = large_class_size(c);
+  unsigned taken = 0;
+  if (pool_bytes.load(std::memory_order_relaxed) + n * bytes <= large_config.pool_bytes &&
+      pool.lock.try_lock()) {
+    taken = kPoolDepth - pool.count < n ? kPoolDepth - pool.count : n;
+    memcpy(pool.blocks + pool.count, blocks, taken * sizeof(Span*));
+    pool.count += taken;
+    pool.lock.unlock();
+    pool_bytes.fetch_add(taken * bytes, std::memory_order_relaxed);
+  }
+  release_to_arena(blocks + taken, n - taken);
+}
+
+// Moves the n oldest blocks of a cache bin (the bottom of its stack) to the pool.
+void spill(LargeCache* cache, unsigned c, unsigned n) {
+  LargeCache::Bin& bin = cache->bins[c];
+  if (n > bin.count) n = bin.count;
+  if (n == 0) return;
+  pool_give(c, bin.blocks, n);
+  memmove(bin.blocks, bin.blocks + n, (bin.count - n) * sizeof(Span*));
+  bin.count -= n;
+  bin.low_water = bin.low_water > n ? bin.low_water - n : 0;
+  cache->bytes -= n * large_class_size(c);
+}
+
+void* finish(Span* span, size_t size, bool zero) {
   if (zero && !span->is_zero) memset(span->start, 0, size);
   span->is_zero = 0;
   return span->start;
 }
 
-static Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
+Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
   ClaimFailure why;
   Span* span = arena().try_claim(slices, align, &cache->arena_hint, &why);
   if (span == nullptr && why == ClaimFailure::kNoSpace && arena().grow(/*try_only=*/true)) {
@@ -29,84 +98,176 @@ static Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
   bump(cache->counters.arena_hits);
   span->kind = SpanKind::kLarge;
   span->owner = nullptr;
-  span->is_zero = 0;
   return span;
 }
 
-void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
-  size_t arena_align = align < kSliceSize ? kSliceSize : align;
-  if (size <= kLargeMax && arena_align <= kChunkAlign) {
-    size_t bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
-    if (arena_align == kSliceSize && cacheable(bytes)) {
-      LargeCache::Bin& bin = cache->bins[large_class(bytes)];
-      if (bin.count != 0) {
-        Span* span = bin.blocks[--bin.count];
-        cache->bytes -= bytes;
-        span->kind = SpanKind::kLarge;
-        bump(cache->counters.cache_hits);
-        return finish(span, size, zero);
-      }
-    }
-    if (Span* span = try_arena(cache, bytes >> kSliceShift, arena_align)) {
-      return finish(span, size, zero);
-    }
-  }
+// A thread-cache miss: refill the bin with a batch from the pool.
+Span* refill_from_pool(LargeCache* cache, unsigned c) {
+  LargeCache::Bin& bin = cache->bins[c];
+  unsigned n = pool_take(c, bin.blocks, kTransferBatch);
+  if (n == 0) return nullptr;
+  bump(cache->counters.pool_hits);
+  Span* span = bin.blocks[n - 1];
+  bin.count = n - 1;
+  cache->bytes += (n - 1) * large_class_size(c);
+  span->kind = SpanKind::kLarge;
+  return span;
+}
+
+void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
   if (align < os::kPageSize) align = os::kPageSize;
-  RegionHeader* region = region_cache().try_take(size, align);
-  if (region != nullptr) {
+  RegionHeader* grow = nullptr;
+  RegionHeader* region = region_cache().try_take(size, align, &grow);
+  if (region == nullptr && grow != nullptr) {
+    // A smaller cached region: grow it with mremap, keeping its resident pages.
+    region = region_remap(grow, size);
+    if (region == nullptr) {
+      region_cache().put(grow, decay_now_tick());
+    } else if (cache != nullptr) {
+      bump(cache->counters.regions_grown);
+    }
+  } else if (region != nullptr && cache != nullptr) {
     bump(cache->counters.regions_reused);
+  }
+  if (region != nullptr) {
     region->span.kind = SpanKind::kRegion;
     region->span.is_zero = 0;
   } else {
     region = region_map(size, align);
     if (region == nullptr) return nullptr;
-    bump(cache->counters.regions_mapped);
+    if (cache != nullptr) bump(cache->counters.regions_mapped);
   }
   return finish(&region->span, size, zero);
 }
 
-void large_free(LargeCache* cache, Span* span) {
-  if (span->kind == SpanKind::kRegion) {
-    auto* region = reinterpret_cast<RegionHeader*>(span);
-    span->kind = SpanKind::kRegionCached;
-    if (!region_cache().try_put(region)) region_unmap(region);
-    return;
-  }
-  size_t bytes = size_t(span->slices) << kSliceShift;
-  if (cache != nullptr && cacheable(bytes) && cache->bytes + bytes <= kLargeCacheBytes) {
-    LargeCache::Bin& bin = cache->bins[large_class(bytes)];
-    if (bin.count < kLargeCacheDepth) {
-      span->kind = SpanKind::kLargeCached;
-      bin.blocks[bin.count++] = span;
-      cache->bytes += bytes;
-      return;
+}  // namespace
+
+void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noexcept {
+  size_t arena_align = align < kSliceSize ? kSliceSize : align;
+  if (size <= kLargeMax && arena_align <= kChunkAlign) {
+    size_t bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
+    if (arena_align == kSliceSize && cacheable(bytes)) {
+      unsigned c = large_class(bytes);
+      LargeCache::Bin& bin = cache->bins[c];
+      if (FFA_LIKELY(bin.count != 0)) {
+        Span* span = bin.blocks[--bin.count];
+        if (bin.count < bin.low_water) bin.low_water = bin.count;
+        cache->bytes -= bytes;
+        span->kind = SpanKind::kLarge;
+        bump(cache->counters.cache_hits);
+        return finish(span, size, zero);
+      }
+      decay_maybe_tick();
+      decay_thread_cache(cache);
+      if (Span* span = refill_from_pool(cache, c)) return finish(span, size, zero);
+    } else {
+      decay_maybe_tick();
     }
+    if (Span* span = try_arena(cache, bytes >> kSliceShift, arena_align)) {
+      return finish(span, size, zero);
+    }
+  } else {
+    decay_maybe_tick();
   }
-  arena().release(span);
+  return region_malloc(cache, size, align, zero);
 }
 
-void large_cache_flush(LargeCache* cache) {
-  for (auto& bin : cache->bins) {
-    while (bin.count != 0) arena().release(bin.blocks[--bin.count]);
+void large_free(LargeCache* cache, Span* span) noexcept {
+  if (span->kind == SpanKind::kRegion) {
+    span->kind = SpanKind::kRegionCached;
+    region_cache().put(reinterpret_cast<RegionHeader*>(span), decay_now_tick());
+    return;
   }
+  size_t bytes = block_bytes(span);
+  if (cache == nullptr || !cacheable(bytes)) {
+    arena().release(span);
+    return;
+  }
+  unsigned c = large_class(bytes);
+  LargeCache::Bin& bin = cache->bins[c];
+  span->kind = SpanKind::kLargeCached;  // cached or pooled: free either way
+  if (FFA_UNLIKELY(bin.count == kLargeCacheDepth)) spill(cache, c, kTransferBatch);
+  if (FFA_UNLIKELY(cache->bytes + bytes > large_config.cache_bytes)) {
+    pool_give(c, &span, 1);  // over budget: straight to the pool, where any thread finds it
+    return;
+  }
+  bin.blocks[bin.count++] = span;
+  cache->bytes += bytes;
+}
+
+void large_cache_flush(LargeCache* cache) noexcept {
+  for (unsigned c = 0; c < kLargeClasses; ++c) spill(cache, c, kLargeCacheDepth);
   cache->bytes = 0;
 }
 
-size_t large_usable_size(const Span* span) {
+void decay_thread_cache(LargeCache* cache) noexcept {
+  uint64_t now = decay_now_tick();
+  if (cache->decay_tick == now) return;
+  cache->decay_tick = now;
+  for (unsigned c = 0; c < kLargeClasses; ++c) {
+    LargeCache::Bin& bin = cache->bins[c];
+    spill(cache, c, bin.low_water);  // the oldest blocks, idle for the whole tick
+    bin.low_water = bin.count;
+  }
+}
+
+// Called by decay: each pool gives its blocks that idled a whole tick back to the arena.
+void pools_decay(bool everything) noexcept {
+  for (unsigned c = 0; c < kLargeClasses; ++c) {
+    TransferPool& pool = pools[c];
+    if (pool.count == 0 && pool.low_water == 0) continue;
+    Span* idle[kPoolDepth];
+    unsigned n;
+    {
+      if (everything) {
+        pool.lock.lock();
+      } else if (!pool.lock.try_lock()) {
+        continue;
+      }
+      n = everything ? pool.count : pool.low_water;
+      memcpy(idle, pool.blocks, n * sizeof(Span*));
+      memmove(pool.blocks, pool.blocks + n, (pool.count - n) * sizeof(Span*));
+      pool.count -= n;
+      pool.low_water = pool.count;
+      pool.lock.unlock();
+    }
+    pool_bytes.fetch_sub(n * large_class_size(c), std::memory_order_relaxed);
+    release_to_arena(idle, n);
+  }
+}
+
+void for_each_large_lock(void (*fn)(SpinLock*)) noexcept {
+  for (TransferPool& pool : pools) fn(&pool.lock);
+  fn(&region_cache().lock());
+}
+
+size_t pools_cached_bytes() noexcept { return pool_bytes.load(std::memory_order_relaxed); }
+
+size_t large_usable_size(const Span* span) noexcept {
   if (span->kind == SpanKind::kRegion) {
     return reinterpret_cast<const RegionHeader*>(span)->payload_size;
   }
-  return size_t(span->slices) << kSliceShift;
+  return block_bytes(span);
 }
 
-void* large_try_resize(Span* span, size_t new_size) {
-  size_t usable = large_usable_size(span);
-  if (new_size <= usable && new_size >= usable / 2) return span->start;
-  if (span->kind == SpanKind::kRegion && new_size > kLargeMax) {
-    RegionHeader* moved = region_remap(reinterpret_cast<RegionHeader*>(span), new_size);
+void* large_try_resize(Span* span, size_t new_size) noexcept {
+  if (span->kind == SpanKind::kRegion) {
+    auto* region = reinterpret_cast<RegionHeader*>(span);
+    if (new_size <= region->payload_size && new_size >= region->payload_size / 2) {
+      return span->start;
+    }
+    if (new_size <= kLargeMax) return nullptr;  // moving down to the arena: copy
+    RegionHeader* moved = region_remap(region, new_size);
     return moved != nullptr ? moved->span.start : nullptr;
   }
-  return nullptr;
+  if (new_size > kLargeMax) return nullptr;
+  size_t have = block_bytes(span);
+  size_t want = align_up(new_size, kSliceSize);
+  if (want > have) {
+    return arena().try_extend(span, (want - have) >> kSliceShift) ? span->start : nullptr;
+  }
+  if (want < have && have - want >= have / 4) arena().shrink(span, (have - want) >> kSliceShift);
+  return span->start;
 }
 
 }  // namespace ffa

@@ -1,14 +1,17 @@
-// The large path policy: per-thread large cache -> contiguous arena (fails fast) -> mapped region
-// (always works unless the OS says no). Includes base/, platform/, core/ and the large tiers.
+// The large path policy: per-thread large cache -> transfer pool -> contiguous arena (fails
+// fast) -> mapped region (always works unless the OS says no). Includes base/, platform/, core/
+// and the large tiers.
 //
 // Contract, step by step:
 //   1. LargeCache: O(1), no lock, no syscall. Exact size class, LIFO (warm blocks first).
-//   2. Arena::try_claim: no syscall, no waiting, bounded scan; a miss returns at once. On
+//   2. TransferPool: per class, try-lock only; a miss of the thread cache takes a batch, an
+//      overflowing thread cache gives a batch. This is how a block freed by one thread (the
+//      seed's push thread) is reused by another (a committer) without the arena.
+//   3. Arena::try_claim: no syscall, no waiting, bounded scan; a miss returns at once. On
 //      kNoSpace we may grow the arena by one chunk if nobody else is growing it (one mmap).
-//   3. Regions: the region cache (try-lock only), else one fresh mmap made outside every lock.
-// Free: back into the freeing thread's cache if within its byte budget, else to the arena
-// bitmap or the region cache. Any thread may reuse any block: a cross-thread free costs what a
-// local free costs.
+//   4. Regions: the region cache (try-lock only), else one fresh mmap made outside every lock.
+// Free: into the freeing thread's cache, else a batch goes to the pool, else to the arena or
+// the region cache. Nothing is unmapped or purged here: decay (large/decay.h) does that later.
 #pragma once
 
 #include "large/arena.h"
@@ -17,38 +20,56 @@
 namespace ffa {
 
 constexpr unsigned kLargeCacheDepth = 16;
-constexpr size_t kLargeCacheBytes = 8 * kMiB;
+constexpr unsigned kTransferBatch = kLargeCacheDepth / 2;
+
+/// Run-time settings of the large path (set once by runtime/ at init from FFALLOC_* options).
+struct LargeConfig {
+  size_t cache_bytes = 8 * kMiB;      // per-thread large cache budget
+  size_t pool_bytes = 64 * kMiB;      // all transfer pools together
+  uint64_t decay_ns = 1000000000;     // free memory is returned this long after it was freed
+  bool huge_pages = false;            // MADV_HUGEPAGE on arena chunks
+};
+extern LargeConfig large_config;
 
 /// Per-thread counters (written by the owning thread only, read by stats with relaxed loads).
 struct LargeCounters {
-  std::atomic<uint64_t> cache_hits{0}, arena_hits{0}, failfast_nospace{0},
-      failfast_contended{0}, regions_mapped{0}, regions_reused{0};
+  std::atomic<uint64_t> cache_hits{0}, pool_hits{0}, arena_hits{0}, failfast_nospace{0},
+      failfast_contended{0}, regions_mapped{0}, regions_reused{0}, regions_grown{0};
 };
 
 struct LargeCache {
   struct Bin {
     uint32_t count = 0;
+    uint32_t low_water = 0;  // lowest count since the last decay tick: blocks below it idled
     Span* blocks[kLargeCacheDepth] = {};
   };
   Bin bins[kLargeClasses];
   size_t bytes = 0;
+  uint64_t decay_tick = 0;   // the last tick this cache aged itself at
   unsigned arena_hint = 0;
   LargeCounters counters;
 };
 
 /// Allocates a large block (size > kSmallMax, or any size with alignment the small path cannot
 /// give). Null on ENOMEM. zero: the caller needs zeroed memory (skipped when known zero).
-void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero);
+void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noexcept;
 /// Frees a live large block or region (span->kind kLarge or kRegion). cache may be null (a
 /// thread without a heap): the block then goes straight back to its tier.
-void large_free(LargeCache* cache, Span* span);
+void large_free(LargeCache* cache, Span* span) noexcept;
 /// Releases every block in the cache to the arena.
-void large_cache_flush(LargeCache* cache);
+void large_cache_flush(LargeCache* cache) noexcept;
 /// Usable bytes of a live large block or region.
-size_t large_usable_size(const Span* span);
-/// Resizes in place when possible (same class, shrink, or region mremap); returns the block's
-/// new start or null when the caller must allocate, copy and free.
-void* large_try_resize(Span* span, size_t new_size);
+size_t large_usable_size(const Span* span) noexcept;
+/// Resizes in place when it can: arena runs grow into free following slices or give back their
+/// tail, regions use mremap. Returns the block's (possibly moved) start, or null when the caller
+/// must allocate, copy and free.
+void* large_try_resize(Span* span, size_t new_size) noexcept;
+
+/// Calls fn on every lock of the large path (transfer pools, region cache): the fork handlers
+/// take them all so that a child never inherits one held.
+void for_each_large_lock(void (*fn)(SpinLock*)) noexcept;
+/// Bytes parked in transfer pools.
+size_t pools_cached_bytes() noexcept;
 
 /// Bumps a per-thread counter without an atomic read-modify-write.
 FFA_INLINE void bump(std::atomic<uint64_t>& counter) {

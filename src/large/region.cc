@@ -23,9 +23,13 @@ static RegionHeader* publish(void* header_at, void* mapping, size_t mapping_size
   return region;
 }
 
+// Larger than any address space we can get: refused up front, so that the kernel's EINVAL for
+// absurd lengths never reaches the "unexpected failure" path.
+constexpr size_t kMaxRegionBytes = size_t(1) << 46;
+
 RegionHeader* region_map(size_t size, size_t align) {
   size_t payload = align_up(size, os::kPageSize);
-  if (payload < size || align > (size_t(1) << 40)) return nullptr;
+  if (size > kMaxRegionBytes || align > (size_t(1) << 40)) return nullptr;
   size_t slack = align > os::kPageSize ? align : 0;
   size_t total = os::kPageSize + payload + slack;
   if (total < payload) return nullptr;
@@ -50,7 +54,7 @@ void region_unmap(RegionHeader* region) {
 RegionHeader* region_remap(RegionHeader* region, size_t new_size) {
   size_t payload = align_up(new_size, os::kPageSize);
   char* header = region->span.start - os::kPageSize;
-  if (payload < new_size || region->mapping != header) return nullptr;
+  if (new_size > kMaxRegionBytes || region->mapping != header) return nullptr;
   size_t old_payload = region->payload_size;
   // Unpublish first: once mremap moves the pages, the old entries would point at nothing.
   page_map().set(header, os::kPageSize + old_payload, nullptr);
@@ -70,55 +74,83 @@ RegionHeader* region_remap(RegionHeader* region, size_t new_size) {
   return out;
 }
 
-RegionHeader* RegionCache::try_take(size_t size, size_t align) {
+RegionHeader* RegionCache::try_take(size_t size, size_t align, RegionHeader** grow) {
+  *grow = nullptr;
   if (bytes_.load(std::memory_order_relaxed) == 0 || !lock_.try_lock()) return nullptr;
-  RegionHeader* found = nullptr;
+  RegionHeader** best = nullptr;
+  RegionHeader** growable = nullptr;
   for (auto& entry : entries_) {
     RegionHeader* r = entry;
-    if (r == nullptr || r->payload_size < size || r->payload_size - size > size / 4 ||
-        (uintptr_t(r->span.start) & (align - 1)) != 0) {
-      continue;
+    if (r == nullptr || (uintptr_t(r->span.start) & (align - 1)) != 0) continue;
+    if (r->payload_size >= size) {
+      if (r->payload_size / 4 <= size && (best == nullptr || r->payload_size < (*best)->payload_size)) {
+        best = &entry;
+      }
+    } else if (r->mapping == r->span.start - os::kPageSize &&
+               (growable == nullptr || r->payload_size > (*growable)->payload_size)) {
+      growable = &entry;
     }
-    found = r;
-    entry = nullptr;
-    bytes_.fetch_sub(r->mapping_size, std::memory_order_relaxed);
-    break;
+  }
+  RegionHeader** chosen = best != nullptr ? best : growable;
+  RegionHeader* found = nullptr;
+  if (chosen != nullptr) {
+    found = *chosen;
+    *chosen = nullptr;
+    bytes_.fetch_sub(found->mapping_size, std::memory_order_relaxed);
   }
   lock_.unlock();
+  if (best == nullptr && found != nullptr) {
+    *grow = found;
+    return nullptr;
+  }
   return found;
 }
 
-bool RegionCache::try_put(RegionHeader* region) {
-  if (region->mapping_size > kMaxCachedBytes / 4 || !lock_.try_lock()) return false;
-  bool parked = false;
-  if (bytes_.load(std::memory_order_relaxed) + region->mapping_size <= kMaxCachedBytes) {
-    for (auto& entry : entries_) {
-      if (entry != nullptr) continue;
-      entry = region;
-      bytes_.fetch_add(region->mapping_size, std::memory_order_relaxed);
-      parked = true;
-      break;
-    }
-  }
-  lock_.unlock();
-  return parked;
+void RegionCache::queue_unmap(RegionHeader* region) {
+  RegionHeader* head = unmap_queue_.load(std::memory_order_relaxed);
+  do {
+    region->next_unmap = head;
+  } while (!unmap_queue_.compare_exchange_weak(head, region, std::memory_order_release,
+                                               std::memory_order_relaxed));
 }
 
-size_t RegionCache::drain() {
-  RegionHeader* taken[kEntries];
-  unsigned n = 0;
-  {
+void RegionCache::put(RegionHeader* region, uint64_t tick) {
+  region->parked_tick = tick;
+  bool parked = false;
+  if (region->mapping_size <= kMaxCachedBytes / 2 && lock_.try_lock()) {
+    if (bytes_.load(std::memory_order_relaxed) + region->mapping_size <= kMaxCachedBytes) {
+      for (auto& entry : entries_) {
+        if (entry != nullptr) continue;
+        entry = region;
+        bytes_.fetch_add(region->mapping_size, std::memory_order_relaxed);
+        parked = true;
+        break;
+      }
+    }
+    lock_.unlock();
+  }
+  if (!parked) queue_unmap(region);
+}
+
+size_t RegionCache::trim(bool everything, uint64_t older_than) {
+  RegionHeader* doomed = unmap_queue_.exchange(nullptr, std::memory_order_acquire);
+  if (bytes_.load(std::memory_order_relaxed) != 0) {
     LockGuard guard(lock_);
     for (auto& entry : entries_) {
-      if (entry != nullptr) taken[n++] = entry;
+      RegionHeader* r = entry;
+      if (r == nullptr || (!everything && r->parked_tick >= older_than)) continue;
       entry = nullptr;
+      bytes_.fetch_sub(r->mapping_size, std::memory_order_relaxed);
+      r->next_unmap = doomed;
+      doomed = r;
     }
-    bytes_.store(0, std::memory_order_relaxed);
   }
   size_t released = 0;
-  for (unsigned i = 0; i < n; ++i) {
-    released += taken[i]->mapping_size;
-    region_unmap(taken[i]);
+  while (doomed != nullptr) {
+    RegionHeader* next = doomed->next_unmap;
+    released += doomed->mapping_size;
+    region_unmap(doomed);
+    doomed = next;
   }
   return released;
 }

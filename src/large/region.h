@@ -16,27 +16,38 @@ struct RegionHeader {
   void* mapping = nullptr;  // what os::map returned, for unmap
   size_t mapping_size = 0;
   size_t payload_size = 0;  // usable bytes from span.start
+  uint64_t parked_tick = 0; // decay tick when it entered the cache
+  RegionHeader* next_unmap = nullptr;
 };
 
+/// Freed regions, kept mapped (and resident) for reuse. Bounded in entries and bytes; regions
+/// that do not fit, and regions older than a decay tick, are unmapped later, never inside free.
 class RegionCache {
  public:
   static constexpr unsigned kEntries = 16;
-  static constexpr size_t kMaxCachedBytes = 256 * kMiB;
+  static constexpr size_t kMaxCachedBytes = 128 * kMiB;
 
-  /// A cached region with payload in [size, size + size/4] and start aligned to align; null
-  /// on a miss or when the cache lock is busy (never waits).
-  RegionHeader* try_take(size_t size, size_t align);
-  /// Parks a region; false when the cache is full or busy (the caller then unmaps it).
-  bool try_put(RegionHeader* region);
-  /// Unmaps every cached region; returns the bytes released.
-  size_t drain();
+  /// The smallest cached region whose payload holds size (at most 4x size) with start aligned
+  /// to align. On a miss, *grow gets the largest smaller region that can be grown with mremap
+  /// (no alignment slack), also taken out of the cache; both null when there is none or the
+  /// lock is busy (never waits).
+  RegionHeader* try_take(size_t size, size_t align, RegionHeader** grow);
+  /// Parks a region; when the cache is full, busy or over its byte cap the region is queued for
+  /// unmapping by the next maintenance call instead. Never makes a syscall.
+  void put(RegionHeader* region, uint64_t tick);
+  /// Unmaps queued regions and, when older_than is set, cached regions parked before that tick.
+  /// Returns the bytes unmapped. The unmaps run outside the lock.
+  size_t trim(bool everything, uint64_t older_than);
   size_t cached_bytes() const { return bytes_.load(std::memory_order_relaxed); }
   SpinLock& lock() { return lock_; }
 
  private:
+  void queue_unmap(RegionHeader* region);
+
   SpinLock lock_;
   RegionHeader* entries_[kEntries] = {};
   std::atomic<size_t> bytes_{0};
+  std::atomic<RegionHeader*> unmap_queue_{nullptr};
 };
 
 /// Maps a fresh region with at least `size` payload bytes aligned to `align`: exactly one mmap,

@@ -34,6 +34,12 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
+uint64_t now_coarse_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
 static void account(std::atomic<uint64_t>& calls, std::atomic<uint64_t>& ns, uint64_t start) {
   calls.fetch_add(1, std::memory_order_relaxed);
   ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
@@ -72,6 +78,12 @@ void unmap(void* p, size_t size) {
 void purge(void* p, size_t size) {
   uint64_t start = now_ns();
   if (madvise(p, size, MADV_DONTNEED) != 0) fatal("madvise failed on", p);
+  account(counters.madvise_calls, counters.madvise_ns, start);
+}
+
+void advise_huge_pages(void* p, size_t size) {
+  uint64_t start = now_ns();
+  madvise(p, size, MADV_HUGEPAGE);  // may fail where THP is off: harmless
   account(counters.madvise_calls, counters.madvise_ns, start);
 }
 

@@ -30,6 +30,11 @@ void* remap(void* p, size_t old_size, size_t new_size);
 
 /// Monotonic clock in nanoseconds (vDSO, no syscall on Linux).
 uint64_t now_ns();
+/// Coarse monotonic clock (a few milliseconds of resolution, cheaper still).
+uint64_t now_coarse_ns();
+
+/// Asks for transparent huge pages on the range (MADV_HUGEPAGE); best effort.
+void advise_huge_pages(void* p, size_t size);
 
 /// Looks up NAME in the process environment without calling getenv (safe before libc is up).
 const char* read_env_raw(const char* name);

@@ -11,11 +11,12 @@ namespace ffa {
 
 namespace {
 
-// Built at call time: fork handlers may run before this library's static initializers.
-template <typename Fn>
-void for_each_lock(Fn fn) {
-  SpinLock* locks[] = {&heap_list_lock(), &arena().publish_lock(), &region_cache().lock()};
-  for (SpinLock* lock : locks) fn(lock);
+// Built at call time: fork handlers may run before this library's static initializers. The
+// order is fixed, so two forking threads cannot deadlock each other.
+void for_each_lock(void (*fn)(SpinLock*)) {
+  fn(&heap_list_lock());
+  fn(&arena().publish_lock());
+  for_each_large_lock(fn);
 }
 
 void prepare() {
@@ -28,6 +29,7 @@ void parent() {
 
 void child() {
   for_each_lock([](SpinLock* lock) { lock->reset_after_fork(); });
+  background_thread_start();  // threads do not survive fork
 }
 
 }  // namespace

@@ -20,11 +20,18 @@ void thread_heap_return(Heap* heap) noexcept;
 
 /// Run-time options, read once from FFALLOC_* environment variables at global init.
 struct Options {
+  using uint = uint64_t;
 #define FFA_OPTION(type, name, default_value, description) type name = default_value;
 #include "runtime/options.def"
 #undef FFA_OPTION
 };
 extern Options options;
+/// Reads the options and applies them to the layers below (runtime/options.cc).
+void options_init();
+
+/// Starts the decay thread if FFALLOC_BACKGROUND_THREAD is set (runtime/background.cc). Called
+/// after init and again in a fork child, which inherits no threads.
+void background_thread_start();
 
 /// Installs the pthread_atfork handlers (runtime/fork.cc).
 void fork_handlers_install();

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ffalloc/ffalloc.h"
+#include "large/decay.h"
 #include "runtime/runtime.h"
 
 namespace ffa {
@@ -18,6 +19,8 @@ void add_heap(const Heap* heap, void* arg) {
   out->remote_frees += get(heap->counters.remote_frees);
   const LargeCounters& large = heap->large.counters;
   out->large_cache_hits += get(large.cache_hits);
+  out->pool_hits += get(large.pool_hits);
+  out->regions_grown += get(large.regions_grown);
   out->arena_hits += get(large.arena_hits);
   out->arena_failfast_nospace += get(large.failfast_nospace);
   out->arena_failfast_contended += get(large.failfast_contended);
@@ -44,6 +47,11 @@ void stats_collect(ffa_stats* out) {
   out->bytes_reserved = get(c.bytes_mapped);
   out->arena_bytes_in_use = arena().bytes_in_use();
   out->region_bytes_cached = region_cache().cached_bytes();
+  out->pool_bytes_cached = pools_cached_bytes();
+  out->arena_bytes_dirty_free = arena().dirty_free_bytes();
+  out->decay_ticks = get(decay_counters.ticks);
+  out->decay_bytes_purged = get(decay_counters.bytes_purged);
+  out->decay_bytes_unmapped = get(decay_counters.bytes_unmapped);
 }
 
 void stats_print() {
@@ -58,11 +66,16 @@ void stats_print() {
       {"small spans released", s.small_spans_released},
       {"small remote frees", s.remote_frees},
       {"large thread-cache hits", s.large_cache_hits},
+      {"large transfer-pool refills", s.pool_hits},
       {"large arena hits", s.arena_hits},
       {"large arena fail-fast (no space)", s.arena_failfast_nospace},
       {"large arena fail-fast (contended)", s.arena_failfast_contended},
       {"regions mapped", s.regions_mapped},
       {"regions reused", s.regions_reused},
+      {"regions grown (mremap)", s.regions_grown},
+      {"decay ticks", s.decay_ticks},
+      {"decay bytes purged", s.decay_bytes_purged},
+      {"decay bytes unmapped", s.decay_bytes_unmapped},
       {"mmap calls", s.os_mmap_calls},
       {"mmap ns", s.os_mmap_ns},
       {"munmap calls", s.os_munmap_calls},
@@ -75,6 +88,8 @@ void stats_print() {
       {"bytes reserved", s.bytes_reserved},
       {"arena bytes in use", s.arena_bytes_in_use},
       {"region bytes cached", s.region_bytes_cached},
+      {"pool bytes cached", s.pool_bytes_cached},
+      {"arena bytes free, not purged", s.arena_bytes_dirty_free},
   };
   message("statistics");
   for (const Row& row : rows) {
@@ -93,8 +108,7 @@ void stats_print() {
 size_t trim() {
   size_t released = 0;
   if (tls_heap != &kEmptyHeap) tls_heap->tidy();
-  released += region_cache().drain();
-  released += arena().purge_free_runs();
+  released += decay_everything();
   return released;
 }
 

@@ -19,7 +19,6 @@ namespace ffa {
 
 constinit thread_local Heap* tls_heap = &kEmptyHeap;
 
-Options options;
 
 namespace {
 
@@ -36,44 +35,6 @@ void thread_exit(void* value) {
   heap_release(heap);
 }
 
-bool parse_bool(const char* name, const char* v, bool fallback) {
-  if (v == nullptr) return fallback;
-  for (const char* yes : {"1", "true", "yes", "on"}) {
-    if (strcmp(v, yes) == 0) return true;
-  }
-  for (const char* no : {"0", "false", "no", "off", ""}) {
-    if (strcmp(v, no) == 0) return false;
-  }
-  char msg[160] = "ignoring malformed value of ";
-  strncat(msg, name, sizeof(msg) - strlen(msg) - 1);
-  message(msg);
-  return fallback;
-}
-
-void read_options() {
-#define FFA_OPTION(type, name, default_value, description)                       \
-  {                                                                              \
-    char env[64] = "FFALLOC_";                                                   \
-    size_t n = strlen(env);                                                      \
-    for (const char* c = #name; *c != '\0' && n + 1 < sizeof(env); ++c, ++n) {   \
-      env[n] = char(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);               \
-    }                                                                            \
-    env[n] = '\0';                                                               \
-    options.name = parse_bool(env, os::read_env_raw(env), default_value);        \
-  }
-#include "runtime/options.def"
-#undef FFA_OPTION
-  if (options.verbose) {
-    char line[128];
-#define FFA_OPTION(type, name, default_value, description) \
-    strcpy(line, "option " #name " = ");                  \
-    strcat(line, options.name ? "1" : "0");               \
-    message(line);
-#include "runtime/options.def"
-#undef FFA_OPTION
-  }
-}
-
 void global_init() {
   InitState expected = InitState::kUninit;
   if (init_state.compare_exchange_strong(expected, InitState::kBooting,
@@ -86,11 +47,12 @@ void global_init() {
       memcpy(&seed, random + 1, sizeof(seed));
       Heap::secret ^= seed;
     }
-    read_options();
+    options_init();
     if (pthread_key_create(&heap_key, thread_exit) != 0) fatal("pthread_key_create failed");
     init_state.store(InitState::kReady, std::memory_order_release);
     tls_booting = false;
-    fork_handlers_install();  // may allocate: we are Ready by now
+    fork_handlers_install();  // these may allocate: we are Ready by now
+    background_thread_start();
     return;
   }
   // Another thread is booting: wait for it (a re-entrant call from the booting thread itself

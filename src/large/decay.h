@@ -1,0 +1,36 @@
+// Decay: memory freed and not reused within large_config.decay_ns goes back to the OS, in
+// bounded batches, from slow paths (or the optional background thread), never from a fast path.
+// Includes the large tiers.
+//
+// Time is cut into ticks of decay_ns / 2. A tick gives back what sat unused for a whole tick:
+// arena runs free and not released during the last tick (madvise), transfer-pool blocks below
+// their low-water mark (to the arena), cached regions parked before the previous tick (munmap).
+// So memory returns between one and two ticks after it was last used.
+#pragma once
+
+#include "large/large.h"
+
+namespace ffa {
+
+/// The current tick number (cheap: a coarse clock read).
+uint64_t decay_now_tick() noexcept;
+
+/// Runs a decay tick if one is due and no other thread is running one. Call from slow paths.
+void decay_maybe_tick() noexcept;
+
+/// Runs a decay tick now (the background thread, tests).
+void decay_tick() noexcept;
+
+/// Ages the thread's own large cache: blocks that stayed below a bin's low-water mark for a
+/// whole tick go to the transfer pool. Called by the owning thread from its slow paths.
+void decay_thread_cache(LargeCache* cache) noexcept;
+
+/// Returns everything free to the OS now (malloc_trim): pools, region cache, free arena runs.
+size_t decay_everything() noexcept;
+
+struct DecayCounters {
+  std::atomic<uint64_t> ticks{0}, bytes_purged{0}, bytes_unmapped{0};
+};
+extern DecayCounters decay_counters;
+
+}  // namespace ffa
