@@ -76,6 +76,7 @@ struct ffa_stats {
   /* bytes */
   uint64_t bytes_reserved;         /* address space currently mapped by ffalloc */
   uint64_t arena_bytes_in_use;     /* arena slices currently claimed (spans + large runs) */
+  uint64_t arena_bytes_in_use_peak;
   uint64_t region_bytes_in_use;    /* mapped regions currently holding a live block */
   uint64_t region_bytes_cached;    /* mapped regions parked in the region cache */
   uint64_t pool_bytes_cached;      /* large blocks parked in transfer pools */

@@ -9,7 +9,7 @@ constinit Arena Arena::arena_{};
 
 static constexpr unsigned kMetaSlices =
     unsigned((sizeof(ArenaChunk) + kSliceSize - 1) / kSliceSize);
-static constexpr unsigned kMaxLostRaces = 4;
+static constexpr unsigned kMaxLostRaces = 8;
 
 static uint64_t run_mask(unsigned bit, unsigned n) {
   return (n >= 64 ? ~uint64_t(0) : ((uint64_t(1) << n) - 1)) << bit;
@@ -127,20 +127,30 @@ static unsigned next_set(const ArenaChunk* chunk, unsigned pos, unsigned end) {
   return end;
 }
 
+// Best fit among the first kMaxRunsExamined free runs of the chunk: the smallest run that
+// holds the request (an exact fit ends the search). Best fit keeps big holes for big requests,
+// which matters when sizes from 8 KiB to 4 MiB share the arena.
 Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices, unsigned from,
                           ClaimFailure* why) {
+  constexpr unsigned kMaxRunsExamined = 64;
   unsigned n = unsigned(slices);
   unsigned lost = 0;
-  unsigned pos = from;
+  unsigned pos;
   while (true) {
-    pos = next_clear(chunk, pos);
-    pos = unsigned(align_up(pos, align_slices));
-    if (pos + n > kSlicesPerChunk) return nullptr;
-    unsigned blocked = next_set(chunk, pos, pos + n);
-    if (blocked < pos + n) {
-      pos = blocked + 1;
-      continue;
+    unsigned best = kSlicesPerChunk, best_length = ~0u, examined = 0;
+    for (unsigned at = next_clear(chunk, from); at < kSlicesPerChunk && examined < kMaxRunsExamined;
+         ++examined) {
+      unsigned run_end = next_set(chunk, at, kSlicesPerChunk);
+      unsigned start = unsigned(align_up(at, align_slices));
+      if (start + n <= run_end && run_end - at < best_length) {
+        best = start;
+        best_length = run_end - at;
+        if (best_length == n) break;
+      }
+      at = next_clear(chunk, run_end);
     }
+    if (best == kSlicesPerChunk) return nullptr;
+    pos = best;
     if (claim_bits(chunk, pos, n)) break;
     if (++lost >= kMaxLostRaces) {
       *why = ClaimFailure::kContended;
@@ -154,7 +164,8 @@ Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices,
   span->is_zero = !any_bits(chunk->dirty, pos, n);
   set_bits(chunk->dirty, pos, n);
   page_map().set(span->start, size_t(n) * kSliceSize, span);
-  in_use_bytes_.fetch_add(size_t(n) * kSliceSize, std::memory_order_relaxed);
+  note_in_use(in_use_bytes_.fetch_add(size_t(n) * kSliceSize, std::memory_order_relaxed) +
+              size_t(n) * kSliceSize);
   return span;
 }
 
@@ -164,21 +175,16 @@ Span* Arena::try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure
   size_t align_slices = align <= kSliceSize ? 1 : align / kSliceSize;
   unsigned count = count_.load(std::memory_order_acquire);
   if (count == 0) return nullptr;
+  // First fit, chunk by chunk, starting with the chunk of the thread's last claim. First fit
+  // keeps the arena packed at its low end: freed (still resident) slices are reused before
+  // fresh ones are touched, which is what keeps RSS down when one thread frees what others
+  // allocate. Scanning a chunk is at most 64 word loads.
   unsigned start_chunk = (*hint / kSlicesPerChunk) % count;
-  unsigned start_pos = *hint % kSlicesPerChunk;
-  // Every chunk once, starting at the hint; the hint's own chunk is scanned from the hint.
-  for (unsigned i = 0; i <= count; ++i) {
+  for (unsigned i = 0; i < count; ++i) {
     unsigned c = (start_chunk + i) % count;
-    unsigned from = i == 0 ? start_pos : kMetaSlices;
-    if (i == count) {
-      if (start_pos <= kMetaSlices) break;  // the hint's chunk was scanned whole already
-      from = kMetaSlices;
-    }
     ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
-    Span* span = try_claim_in(chunk, slices, align_slices, from, why);
+    Span* span = try_claim_in(chunk, slices, align_slices, kMetaSlices, why);
     if (span != nullptr) {
-      // The next scan starts at this run: a block freed and claimed again lands on the same warm
-      // slices instead of marching on through fresh memory.
       *hint = c * kSlicesPerChunk + unsigned((span->start - chunk->base) / kSliceSize);
       *why = ClaimFailure::kNone;
       return span;
@@ -207,7 +213,8 @@ bool Arena::try_extend(Span* span, size_t more) {
   set_bits(chunk->dirty, end, unsigned(more));
   span->slices += unsigned(more);
   page_map().set(chunk->base + size_t(end) * kSliceSize, more * kSliceSize, span);
-  in_use_bytes_.fetch_add(more * kSliceSize, std::memory_order_relaxed);
+  note_in_use(in_use_bytes_.fetch_add(more * kSliceSize, std::memory_order_relaxed) +
+              more * kSliceSize);
   return true;
 }
 

@@ -34,8 +34,8 @@ class Arena {
   static constexpr unsigned kMaxChunks = 4096;  // 128 GiB
 
   /// Claims `slices` contiguous slices whose start is aligned to `align` bytes (a power of two,
-  /// at least a slice, at most kChunkAlign). Scans at most every chunk once from *hint, which is
-  /// updated. Returns the run's descriptor (kind kFree, start and slices set, page map pointing
+  /// at least a slice, at most kChunkAlign): first fit, every chunk at most once, starting with
+  /// the chunk *hint names (updated to the claim). Returns the run's descriptor (kind kFree, start and slices set, page map pointing
   /// at it, is_zero set when no slice of it was ever handed out or since purged) or null with
   /// *why set. Never makes a syscall and never waits.
   Span* try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure* why);
@@ -76,6 +76,7 @@ class Arena {
   }
 
   size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
+  size_t peak_bytes_in_use() const { return peak_in_use_bytes_.load(std::memory_order_relaxed); }
   unsigned chunk_count() const { return count_.load(std::memory_order_acquire); }
   ArenaChunk* chunk(unsigned i) const { return chunks_[i].load(std::memory_order_acquire); }
   SpinLock& publish_lock() { return publish_lock_; }
@@ -89,7 +90,14 @@ class Arena {
 
   std::atomic<ArenaChunk*> chunks_[kMaxChunks];
   std::atomic<unsigned> count_{0};
+  void note_in_use(size_t bytes) {
+    if (bytes > peak_in_use_bytes_.load(std::memory_order_relaxed)) {
+      peak_in_use_bytes_.store(bytes, std::memory_order_relaxed);  // racy max: good enough
+    }
+  }
+
   std::atomic<size_t> in_use_bytes_{0};
+  std::atomic<size_t> peak_in_use_bytes_{0};
   std::atomic<unsigned> growing_{0};
   std::atomic<unsigned> lose_races_{0};
   bool huge_pages_ = false;

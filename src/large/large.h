@@ -24,8 +24,8 @@ constexpr unsigned kTransferBatch = kLargeCacheDepth / 2;
 
 /// Run-time settings of the large path (set once by runtime/ at init from FFALLOC_* options).
 struct LargeConfig {
-  size_t cache_bytes = 8 * kMiB;      // per-thread large cache budget
-  size_t pool_bytes = 64 * kMiB;      // all transfer pools together
+  size_t cache_bytes = 1 * kMiB;      // per-thread large cache budget
+  size_t pool_bytes = 4 * kMiB;       // all transfer pools together
   uint64_t decay_ns = 1000000000;     // free memory is returned this long after it was freed
   bool huge_pages = false;            // MADV_HUGEPAGE on arena chunks
 };

@@ -46,6 +46,7 @@ void stats_collect(ffa_stats* out) {
   out->os_map_failures = get(c.map_failures);
   out->bytes_reserved = get(c.bytes_mapped);
   out->arena_bytes_in_use = arena().bytes_in_use();
+  out->arena_bytes_in_use_peak = arena().peak_bytes_in_use();
   out->region_bytes_cached = region_cache().cached_bytes();
   out->pool_bytes_cached = pools_cached_bytes();
   out->arena_bytes_dirty_free = arena().dirty_free_bytes();
@@ -87,6 +88,7 @@ void stats_print() {
       {"map failures (ENOMEM)", s.os_map_failures},
       {"bytes reserved", s.bytes_reserved},
       {"arena bytes in use", s.arena_bytes_in_use},
+      {"arena bytes in use, peak", s.arena_bytes_in_use_peak},
       {"region bytes cached", s.region_bytes_cached},
       {"pool bytes cached", s.pool_bytes_cached},
       {"arena bytes free, not purged", s.arena_bytes_dirty_free},
