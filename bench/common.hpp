@@ -3,6 +3,9 @@
 // Workloads use plain malloc/free/new/delete so any allocator can be swapped in by LD_PRELOAD.
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <string_view>
 #include <vector>
@@ -20,13 +24,26 @@ struct Args {
   int threads = 1;
   double scale = 1.0;
   bool local = false;
+  std::string_view mode;  // one of the workload's modes; the first one unless --mode says otherwise
 };
 
-// Accepts --threads N, --scale F and, where the workload has it, --local; anything else is a
-// usage error.
-inline Args parse_args(int argc, char** argv, int default_threads, bool has_local = false) {
+// Accepts --threads N, --scale F and, where the workload has them, --local and --mode M (M one of
+// modes, the first being the default); anything else is a usage error.
+inline Args parse_args(int argc, char** argv, int default_threads, bool has_local = false,
+                       std::initializer_list<std::string_view> modes = {}) {
   Args a;
   a.threads = default_threads;
+  if (modes.size() != 0) a.mode = *modes.begin();
+  auto usage = [&] {
+    std::fprintf(stderr, "usage: %s [--threads N] [--scale F]%s", argv[0], has_local ? " [--local]" : "");
+    if (modes.size() != 0) {
+      std::fprintf(stderr, " [--mode ");
+      for (auto m : modes) std::fprintf(stderr, "%s%.*s", m == *modes.begin() ? "" : "|", static_cast<int>(m.size()), m.data());
+      std::fprintf(stderr, "]");
+    }
+    std::fprintf(stderr, "\n");
+    std::exit(2);
+  };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--threads" && i + 1 < argc) {
@@ -35,9 +52,11 @@ inline Args parse_args(int argc, char** argv, int default_threads, bool has_loca
       a.scale = std::atof(argv[++i]);
     } else if (arg == "--local" && has_local) {
       a.local = true;
+    } else if (arg == "--mode" && modes.size() != 0 && i + 1 < argc) {
+      a.mode = argv[++i];
+      if (std::find(modes.begin(), modes.end(), a.mode) == modes.end()) usage();
     } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--scale F]%s\n", argv[0], has_local ? " [--local]" : "");
-      std::exit(2);
+      usage();
     }
   }
   if (a.threads < 1 || a.scale <= 0) {
@@ -132,14 +151,26 @@ inline void check_object(const void* p, size_t n, uint64_t tag) {
   if (n > body && (b[n - 1] != low || b[body + (n - body) / 2] != low)) fail("object body overwritten", tag);
 }
 
-// p50/p99/max of latencies in nanoseconds, printed in microseconds.
-inline void print_latency(std::vector<uint32_t>& ns) {
-  if (ns.empty()) return;
+// p50/p99/max of latencies given in nanoseconds, in microseconds; sorts ns.
+struct Latency {
+  double p50_us = 0, p99_us = 0, max_us = 0;
+};
+
+inline Latency latency_summary(std::vector<uint32_t>& ns) {
+  if (ns.empty()) return {};
   std::sort(ns.begin(), ns.end());
   auto at = [&](double q) {
     return static_cast<double>(ns[static_cast<size_t>(q * static_cast<double>(ns.size() - 1))]) / 1e3;
   };
-  std::printf(" p50_us=%.2f p99_us=%.2f max_us=%.2f", at(0.50), at(0.99), static_cast<double>(ns.back()) / 1e3);
+  return {at(0.50), at(0.99), static_cast<double>(ns.back()) / 1e3};
+}
+
+inline void print_latency(const Latency& l) {
+  std::printf(" p50_us=%.2f p99_us=%.2f max_us=%.2f", l.p50_us, l.p99_us, l.max_us);
+}
+
+inline void print_latency(std::vector<uint32_t>& ns) {
+  if (!ns.empty()) print_latency(latency_summary(ns));
 }
 
 // Multi-producer multi-consumer bounded FIFO over a preallocated ring, so the queue itself
@@ -187,24 +218,49 @@ class BoundedQueue {
   bool closed_ = false;
 };
 
-// Peak resident set of this program, from the kernel's VmHWM. (The wait4 ru_maxrss a parent
-// sees is floored at the RSS of whatever forked us, because exec keeps the old image's peak.)
-inline unsigned long long peak_rss_kib() {
-  unsigned long long kib = 0;
-  if (FILE* f = std::fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof line, f))
-      if (std::sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
-    std::fclose(f);
+// One "Key:   N kB" line of /proc/self/status, in KiB (0 if absent). Reads with open/read into a
+// stack buffer: no stdio, so no allocation that would itself show in the figure.
+inline unsigned long long status_kib(std::string_view key) {
+  char buf[8192];
+  const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t n = 0;
+  for (ssize_t got; n < sizeof buf - 1 && (got = ::read(fd, buf + n, sizeof buf - 1 - n)) > 0;)
+    n += static_cast<size_t>(got);
+  ::close(fd);
+  buf[n] = 0;
+  const std::string_view text(buf, n);
+  for (size_t at = 0; at < text.size();) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    const std::string_view line = text.substr(at, end - at);
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ':')
+      return std::strtoull(buf + at + key.size() + 1, nullptr, 10);
+    at = end + 1;
   }
-  return kib;
+  return 0;
 }
 
+// Peak resident set of this program, from the kernel's VmHWM. (The wait4 ru_maxrss a parent
+// sees is floored at the RSS of whatever forked us, because exec keeps the old image's peak.)
+inline unsigned long long peak_rss_kib() { return status_kib("VmHWM"); }
+
+// Resident set now (VmRSS). Read as a workload's last act, after it freed everything and joined
+// its threads, it shows what the allocator keeps.
+inline unsigned long long rss_kib() { return status_kib("VmRSS"); }
+
 // Starts the one machine-readable result line: ops, seconds, ops/s and peak RSS; workloads
-// append their own key=value fields and the newline.
+// append their own key=value fields, then end the line with end_line().
 inline void print_ops(const char* name, uint64_t ops, double secs) {
   std::printf("workload=%s ops=%llu secs=%.4f ops_per_s=%.0f peak_rss_kib=%llu", name,
               static_cast<unsigned long long>(ops), secs, static_cast<double>(ops) / secs, peak_rss_kib());
+}
+
+// Ends the result line with final_rss_kib: the resident set read now (or final_kib when the
+// workload read it earlier, before its last printf calls), then flushes.
+inline void end_line(unsigned long long final_kib = 0) {
+  if (final_kib == 0) final_kib = rss_kib();
+  std::printf(" final_rss_kib=%llu\n", final_kib);
+  std::fflush(stdout);
 }
 
 }  // namespace bench

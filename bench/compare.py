@@ -4,8 +4,13 @@
 Each round runs every (workload, allocator) pair once, in a shuffled order, so slow drift on a
 noisy machine spreads over all allocators instead of landing on one. Allocators are swapped with
 LD_PRELOAD; glibc runs with no preload. Per run it records wall time, CPU time (user+sys from the
-child's wait4 rusage), peak RSS and the key=value line the workload prints. Raw runs go to
-bench/results/<timestamp>.csv, the tables to bench/results/<timestamp>.md and to stdout.
+child's wait4 rusage), peak and final RSS and the key=value line the workload prints. Raw runs go
+to bench/results/<timestamp>.csv, the tables to bench/results/<timestamp>.md and to stdout.
+
+The seed_buffers rows also run the workload's reference modes, once per round and without any
+preload: "(limit)" (one reused buffer per committer: the memcpy and hand-off alone) and
+"(ideal-handoff)" / "(ideal-local)" (per-committer pools fed back without any allocator). Their
+tables add CPU/commit ratios to the matching ideal and to the limit.
 
 Peak RSS is the workload's own VmHWM (its peak_rss_kib field). wait4's ru_maxrss is recorded too,
 but Linux keeps the pre-exec image's peak in it, so it never reads below this runner's own RSS
@@ -48,16 +53,21 @@ class Workload:
     args: tuple = ()
     threaded: bool = False  # takes --threads from the runner
     work: float = 1.0       # multiplies --scale, to bring a fast variant near a second
+    refs: tuple = ()        # reference modes (--mode M, no preload) run as extra rows "(M)"
+    ideal: str = ""         # the ref whose CPU/op the "vs ideal" column divides by
 
 
+SEED_PUSH = {"refs": ("limit", "ideal-handoff"), "ideal": "ideal-handoff"}
+SEED_LOCAL = {"refs": ("limit", "ideal-local"), "ideal": "ideal-local"}
 WORKLOADS = [
     Workload("small_churn", "small_churn", "one malloc+free"),
     Workload("larson", "larson", "one object replacement", threaded=True),
     Workload("xthread", "xthread", "one object passed and freed", threaded=True),
-    Workload("seed_buffers c1", "seed_buffers", "one commit", ("--threads", "1")),
-    Workload("seed_buffers c2", "seed_buffers", "one commit", ("--threads", "2")),
-    Workload("seed_buffers c8", "seed_buffers", "one commit", ("--threads", "8")),
-    Workload("seed_buffers c8 local", "seed_buffers", "one commit", ("--threads", "8", "--local"), work=10),
+    Workload("seed_buffers c1", "seed_buffers", "one commit", ("--threads", "1"), **SEED_PUSH),
+    Workload("seed_buffers c2", "seed_buffers", "one commit", ("--threads", "2"), **SEED_PUSH),
+    Workload("seed_buffers c8", "seed_buffers", "one commit", ("--threads", "8"), **SEED_PUSH),
+    Workload("seed_buffers c8 local", "seed_buffers", "one commit", ("--threads", "8", "--local"), work=10,
+             **SEED_LOCAL),
     Workload("large_churn", "large_churn", "one 5-25 MiB buffer"),
     Workload("realloc_grow", "realloc_grow", "one realloc step"),
 ]
@@ -83,6 +93,22 @@ class Run:
     @property
     def peak_rss_mib(self):
         return self.metrics.get("peak_rss_kib", 0) / 1024
+
+    @property
+    def final_rss_mib(self):
+        """VmRSS at the workload's end, everything freed; None from a workload that does not print it."""
+        kib = self.metrics.get("final_rss_kib")
+        return kib / 1024 if isinstance(kib, float) else None
+
+
+def ref_mode(name):
+    """The workload mode of a reference row name "(mode)", else None (an allocator)."""
+    return name[1:-1] if name.startswith("(") and name.endswith(")") else None
+
+
+def row_names(w, allocators, args):
+    """The rows of workload w's table: the allocators, then its reference modes."""
+    return list(allocators) + ([] if args.no_refs else [f"({m})" for m in w.refs])
 
 
 def find_lib(name):
@@ -177,9 +203,15 @@ def parse_metrics(line):
 
 
 def execute(w, alloc, lib, rnd, args):
+    """Runs one (workload, row) pair: alloc is an allocator, preloaded from lib (None: glibc), or a
+    reference row "(mode)", run with --mode and no preload."""
     cmd = [str(Path(args.build) / "bench" / w.binary), *w.args, "--scale", str(args.scale * w.work)]
     if w.threaded:
         cmd += ["--threads", str(args.threads)]
+    mode = ref_mode(alloc)
+    if mode:
+        cmd += ["--mode", mode]
+        lib = None
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     if lib:
@@ -204,6 +236,15 @@ def git_commit():
     return sha + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def thp_setting():
+    """The kernel's transparent huge page mode ("always", "madvise" or "never")."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "unknown"
+    return text[text.find("[") + 1:text.find("]")] if "[" in text else text.strip()
+
+
 def machine_line(args):
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -212,8 +253,8 @@ def machine_line(args):
                 cpu = line.split(":", 1)[1].strip()
                 break
     return (f"command: python3 {shlex.join(sys.argv)} | git: {git_commit()} | nproc: {len(os.sched_getaffinity(0))}"
-            f" | kernel: {platform.release()} | cpu: {cpu} | threads: {args.threads} | scale: {args.scale}"
-            f" | date: {time.strftime('%Y-%m-%d %H:%M:%S %z')}")
+            f" | kernel: {platform.release()} | thp: {thp_setting()} | cpu: {cpu} | threads: {args.threads}"
+            f" | scale: {args.scale} | date: {time.strftime('%Y-%m-%d %H:%M:%S %z')}")
 
 
 def warn_if_not_release(build, allocators):
@@ -243,18 +284,28 @@ def ratio(value, base):
     return f"{value / base:.2f}x" if base else "n/a"
 
 
-def table(w, allocators, runs, rounds):
-    """Markdown table for one workload; a pair with any failed run is shown as FAIL."""
-    by_alloc = {a: [r for r in runs if r.workload == w and r.allocator == a] for a in allocators}
+def table(w, names, runs, rounds):
+    """Markdown table for one workload, one line per name in names (allocators, then reference rows);
+    a pair with any failed run is shown as FAIL."""
+    by_alloc = {a: [r for r in runs if r.workload == w and r.allocator == a] for a in names}
     ok = {a: rs for a, rs in by_alloc.items() if rs and all(r.status == "ok" for r in rs)}
     med = {a: {"wall": statistics.median(r.wall for r in rs),
                "cpu": statistics.median(r.cpu for r in rs),
                "rss": statistics.median(r.peak_rss_mib for r in rs),
+               "final": statistics.median(x) if (x := [r.final_rss_mib for r in rs if r.final_rss_mib is not None])
+               else None,
                "ops": statistics.median(r.metrics["ops"] for r in rs)} for a, rs in ok.items()}
+    for m in med.values():
+        m["cpu_op"] = m["cpu"] / m["ops"] if m["ops"] else 0.0
     extras = [k for k in EXTRA_METRICS if any(k in r.metrics for rs in ok.values() for r in rs)]
     base = med.get(BASELINE, {})
-    head = ["allocator", "median wall s", "median CPU s", "CPU/op", "peak RSS MiB", f"wall vs {BASELINE}",
-            f"CPU vs {BASELINE}", f"RSS vs {BASELINE}", "spread"] + [EXTRA_METRICS[k] for k in extras]
+    # Reference columns: CPU per op over the matching ideal's and over the limit's (same table).
+    refs = [(f"CPU/op vs {w.ideal}", med.get(f"({w.ideal})", {}).get("cpu_op")),
+            ("CPU/op vs limit", med.get("(limit)", {}).get("cpu_op"))] if w.refs else []
+    refs = [(title, value) for title, value in refs if any(ref_mode(a) for a in by_alloc if by_alloc[a])]
+    head = ["allocator", "median wall s", "median CPU s", "CPU/op"] + [t for t, _ in refs] + [
+        "peak RSS MiB", "final RSS MiB", f"wall vs {BASELINE}", f"CPU vs {BASELINE}", f"RSS vs {BASELINE}",
+        "spread"] + [EXTRA_METRICS[k] for k in extras]
     lines = [f"### {w.label}", "", f"op = {w.op}; {rounds} rounds", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for a, rs in by_alloc.items():
@@ -266,9 +317,11 @@ def table(w, allocators, runs, rounds):
         else:
             m = med[a]
             walls = [r.wall for r in rs]
-            cells = [a, f"{m['wall']:.3f}", f"{m['cpu']:.3f}", fmt_time_per_op(m["cpu"] / m["ops"]),
-                     f"{m['rss']:.1f}", ratio(m["wall"], base.get("wall")), ratio(m["cpu"], base.get("cpu")),
-                     ratio(m["rss"], base.get("rss")), f"{(max(walls) - min(walls)) / m['wall']:.0%}"]
+            cells = [a, f"{m['wall']:.3f}", f"{m['cpu']:.3f}", fmt_time_per_op(m["cpu_op"])]
+            cells += [ratio(m["cpu_op"], value) for _, value in refs]
+            cells += [f"{m['rss']:.1f}", "n/a" if m["final"] is None else f"{m['final']:.1f}",
+                      ratio(m["wall"], base.get("wall")), ratio(m["cpu"], base.get("cpu")),
+                      ratio(m["rss"], base.get("rss")), f"{(max(walls) - min(walls)) / m['wall']:.0%}"]
             cells += [fmt_number(statistics.median(r.metrics[k] for r in rs if k in r.metrics)) for k in extras]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -281,18 +334,24 @@ def run_all(pairs, allocators, args, path, header, runs):
         f.write(f"# {header}\n")
         out = csv.writer(f)
         out.writerow(["round", "workload", "allocator", "status", "wall_s", "cpu_s", "user_s", "sys_s",
-                      "peak_rss_mib", "ru_maxrss_mib", "output"])
+                      "peak_rss_mib", "final_rss_mib", "ru_maxrss_mib", "output"])
         for rnd in range(1, args.rounds + 1):
             order = pairs[:]
             random.Random(rnd).shuffle(order)
             for w, a in order:
                 print(f"[{len(runs) + 1}/{total}] {w.label} {a} round {rnd} ... ", end="", file=sys.stderr, flush=True)
-                r = execute(w, a, allocators[a], rnd, args)
+                r = execute(w, a, allocators.get(a), rnd, args)
                 runs.append(r)
                 print(f"{r.wall:.2f}s" if r.status == "ok" else f"FAIL ({r.status}) {r.output}", file=sys.stderr)
+                final = "" if r.final_rss_mib is None else f"{r.final_rss_mib:.1f}"
                 out.writerow([rnd, w.label, a, r.status, f"{r.wall:.4f}", f"{r.cpu:.4f}", f"{r.user:.4f}",
-                              f"{r.sys:.4f}", f"{r.peak_rss_mib:.1f}", f"{r.ru_maxrss_mib:.1f}", r.output])
+                              f"{r.sys:.4f}", f"{r.peak_rss_mib:.1f}", final, f"{r.ru_maxrss_mib:.1f}", r.output])
                 f.flush()
+
+
+def shown(path):
+    """path relative to the repository when inside it."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 def main():
@@ -306,6 +365,10 @@ def main():
     ap.add_argument("--ffalloc", help="path to libffalloc.so (default build/preload/libffalloc.so in the repo)")
     ap.add_argument("--build", default=str(REPO / "build"), help="meson build dir holding bench/ (default build)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds before a run is killed (default 120)")
+    ap.add_argument("--no-refs", action="store_true",
+                    help="skip the reference rows ((limit), (ideal-handoff), (ideal-local)) of seed_buffers")
+    ap.add_argument("--results", default=str(REPO / "bench" / "results"),
+                    help="directory for the CSV and markdown results (default bench/results)")
     args = ap.parse_args()
     if args.rounds < 1 or args.threads < 1 or args.scale <= 0:
         sys.exit("--rounds and --threads must be >= 1, --scale > 0")
@@ -323,30 +386,32 @@ def main():
         allocators["ffalloc"], sha = snapshot(allocators["ffalloc"])
         libs += f" (sha256 {sha})"
 
-    results = REPO / "bench" / "results"
-    results.mkdir(exist_ok=True)
+    results = Path(args.results).resolve()
+    results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     csv_path, md_path = results / f"{stamp}.csv", results / f"{stamp}.md"
     tmp_path = csv_path.with_suffix(".csv.tmp")
     header = f"{machine_line(args)} | allocators: {libs}"
 
-    pairs = [(w, a) for w in workloads for a in allocators]
+    pairs = [(w, a) for w in workloads for a in row_names(w, allocators, args)]
     total, runs, started = len(pairs) * args.rounds, [], time.perf_counter()
     try:
         run_all(pairs, allocators, args, tmp_path, header, runs)
     except KeyboardInterrupt:
-        sys.exit(f"\ninterrupted; the runs so far are in {tmp_path}")
+        sys.exit(f"\ninterrupted; the runs so far are in {shown(tmp_path)}")
     tmp_path.rename(csv_path)
 
     elapsed = time.perf_counter() - started
     md = [f"# Allocator comparison {stamp}", "", header, "",
-          f"{total} runs in {elapsed:.0f} s. Medians over rounds; ratios divide by {BASELINE}'s median "
-          "(lower is better); spread = (max-min)/median of wall.", ""]
-    md += [table(w, allocators, runs, args.rounds) for w in workloads]
+          f"{total} runs in {elapsed:.0f} s. Medians over rounds; \"vs {BASELINE}\" ratios divide by {BASELINE}'s "
+          "median (lower is better); spread = (max-min)/median of wall. Rows in parentheses are seed_buffers "
+          "reference modes (no allocator in the loop, no preload); \"CPU/op vs\" columns divide CPU per commit "
+          "by that reference's: how far an allocator is from it.", ""]
+    md += [table(w, row_names(w, allocators, args), runs, args.rounds) for w in workloads]
     text = "\n".join(md)
     md_path.write_text(text)
     print(text)
-    print(f"raw: {csv_path.relative_to(REPO)}  tables: {md_path.relative_to(REPO)}  ({elapsed:.0f} s)", file=sys.stderr)
+    print(f"raw: {shown(csv_path)}  tables: {shown(md_path)}  ({elapsed:.0f} s)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   const double secs = bench::seconds_since(start);
 
   bench::print_ops("large_churn", iters, secs);
-  std::printf(" mib_per_s=%.0f\n", static_cast<double>(bytes) / static_cast<double>(kMiB) / secs);
+  std::printf(" mib_per_s=%.0f", static_cast<double>(bytes) / static_cast<double>(kMiB) / secs);
+  bench::end_line();
   return 0;
 }

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   const double secs = bench::seconds_since(start);
 
   bench::print_ops("larson", epochs * kEpoch * nthreads, secs);
-  std::printf(" threads=%zu\n", nthreads);
+  std::printf(" threads=%zu", nthreads);
+  bench::end_line();
   return 0;
 }

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   const double secs = bench::seconds_since(start);
 
   bench::print_ops("realloc_grow", ops, secs);
-  std::printf(" reps=%llu\n", static_cast<unsigned long long>(reps));
+  std::printf(" reps=%llu", static_cast<unsigned long long>(reps));
+  bench::end_line();
   return 0;
 }

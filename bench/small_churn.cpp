@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
 
   for (auto& s : live) drop(s);
   bench::print_ops("small_churn", ops, secs);
-  std::printf(" live=%zu\n", kLive);
+  std::printf(" live=%zu", kLive);
+  bench::end_line();
   return 0;
 }

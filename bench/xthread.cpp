@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   const double secs = bench::seconds_since(start);
 
   bench::print_ops("xthread", batches_each * kBatch * static_cast<uint64_t>(producers), secs);
-  std::printf(" producers=%d consumers=%d\n", producers, consumers);
+  std::printf(" producers=%d consumers=%d", producers, consumers);
+  bench::end_line();
   return 0;
 }

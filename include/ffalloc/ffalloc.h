@@ -56,7 +56,6 @@ struct ffa_stats {
   uint64_t remote_frees;           /* small frees by a thread that does not own the span */
   /* large blocks (> FFA_SMALL_MAX) */
   uint64_t large_cache_hits;       /* served by the per-thread large cache */
-  uint64_t pool_hits;              /* thread-cache misses refilled by a batch from a transfer pool */
   uint64_t arena_hits;             /* contiguous arena claim succeeded */
   uint64_t arena_failfast_nospace; /* arena scan found no run: fell back at once */
   uint64_t arena_failfast_contended; /* lost claim races: fell back at once */
@@ -79,7 +78,6 @@ struct ffa_stats {
   uint64_t arena_bytes_in_use_peak;
   uint64_t region_bytes_in_use;    /* mapped regions currently holding a live block */
   uint64_t region_bytes_cached;    /* mapped regions parked in the region cache */
-  uint64_t pool_bytes_cached;      /* large blocks parked in transfer pools */
   uint64_t arena_bytes_dirty_free; /* free arena slices that may still be resident */
 };
 

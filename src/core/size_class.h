@@ -46,12 +46,16 @@ FFA_INLINE unsigned small_class(size_t n) {
   return small_class_compute(n);
 }
 
-/// Slices per span: at least 64 KiB and 8 objects, with at most 1/8 of the span left over.
+/// Slices per span. Objects up to 1 KiB get 64 KiB spans (one claim per many allocations);
+/// bigger ones get spans of 8 objects (4 above 8 KiB) rounded up to slices: every thread holds
+/// a partly used span per class it uses, so medium spans are kept small. At most 1/8 of a span
+/// is left over.
 constexpr unsigned span_slices(unsigned c) {
   size_t size = small_class_size(c);
-  for (unsigned n = 8;; ++n) {
+  size_t min_bytes = size <= 1024 ? 64 * kKiB : size * (size <= 8 * kKiB ? 8 : 4);
+  for (unsigned n = 1;; ++n) {
     size_t bytes = n * kSliceSize;
-    if (bytes / size >= 8 && (bytes % size) * 8 <= bytes) return n;
+    if (bytes >= min_bytes && (bytes % size) * 8 <= bytes) return n;
   }
 }
 

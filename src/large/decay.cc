@@ -6,8 +6,6 @@ namespace ffa {
 
 DecayCounters decay_counters;
 
-void pools_decay(bool everything) noexcept;  // large.cc
-
 namespace {
 
 constexpr size_t kMaxPurgePerTick = 256 * kMiB;
@@ -15,7 +13,6 @@ std::atomic<uint64_t> last_tick{0};
 
 void run_tick(uint64_t now) {
   bump(decay_counters.ticks);
-  pools_decay(/*everything=*/false);
   size_t unmapped = region_cache().trim(/*everything=*/false, now - 1);
   size_t purged = arena().purge_free_runs(/*spare_recent=*/true, kMaxPurgePerTick);
   decay_counters.bytes_unmapped.fetch_add(unmapped, std::memory_order_relaxed);
@@ -45,7 +42,6 @@ void decay_tick() noexcept {
 }
 
 size_t decay_everything() noexcept {
-  pools_decay(/*everything=*/true);
   size_t released = region_cache().trim(/*everything=*/true, 0);
   released += arena().purge_free_runs(/*spare_recent=*/false, ~size_t(0));
   return released;

@@ -3,9 +3,10 @@
 // Includes the large tiers.
 //
 // Time is cut into ticks of decay_ns / 2. A tick gives back what sat unused for a whole tick:
-// arena runs free and not released during the last tick (madvise), transfer-pool blocks below
-// their low-water mark (to the arena), cached regions parked before the previous tick (munmap).
-// So memory returns between one and two ticks after it was last used.
+// arena runs free and not released during the last tick (madvise) and cached regions parked
+// before the previous tick (munmap); each thread's large cache gives its blocks that stayed
+// below the low-water mark for a tick back to the arena. So memory returns between one and two
+// ticks after it was last used.
 #pragma once
 
 #include "large/large.h"
@@ -22,10 +23,10 @@ void decay_maybe_tick() noexcept;
 void decay_tick() noexcept;
 
 /// Ages the thread's own large cache: blocks that stayed below a bin's low-water mark for a
-/// whole tick go to the transfer pool. Called by the owning thread from its slow paths.
+/// whole tick go back to the arena. Called by the owning thread from its slow paths.
 void decay_thread_cache(LargeCache* cache) noexcept;
 
-/// Returns everything free to the OS now (malloc_trim): pools, region cache, free arena runs.
+/// Returns everything free to the OS now (malloc_trim): region cache and free arena runs.
 size_t decay_everything() noexcept;
 
 struct DecayCounters {

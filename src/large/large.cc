@@ -11,67 +11,19 @@ LargeConfig large_config;
 
 namespace {
 
-// Transfer pools: one per large class, a LIFO stack under a lock that is only ever try-locked.
-// Blocks in a pool belong to no thread (kind kLargeCached, like blocks in a thread cache); a
-// batch moves in or out under one lock acquisition.
-constexpr unsigned kPoolDepth = 64;
-
-struct TransferPool {
-  SpinLock lock;
-  uint32_t count = 0;
-  uint32_t low_water = 0;  // lowest count since the last decay tick
-  Span* blocks[kPoolDepth] = {};
-};
-
-constinit TransferPool pools[kLargeClasses];
-std::atomic<size_t> pool_bytes{0};
-
 bool cacheable(size_t bytes) {
   return bytes > kSmallMax && bytes <= kLargeMax && large_class_size(large_class(bytes)) == bytes;
 }
 
 size_t block_bytes(const Span* span) { return size_t(span->slices) << kSliceShift; }
 
-void release_to_arena(Span* const* blocks, unsigned n) {
-  for (unsigned i = 0; i < n; ++i) arena().release(blocks[i]);
-}
-
-// Takes up to max blocks (newest first) into out; 0 when empty or busy.
-unsigned pool_take(unsigned c, Span** out, unsigned max) {
-  TransferPool& pool = pools[c];
-  if (pool.count == 0 || !pool.lock.try_lock()) return 0;
-  unsigned n = pool.count < max ? pool.count : max;
-  pool.count -= n;
-  memcpy(out, pool.blocks + pool.count, n * sizeof(Span*));
-  if (pool.count < pool.low_water) pool.low_water = pool.count;
-  pool.lock.unlock();
-  pool_bytes.fetch_sub(n * large_class_size(c), std::memory_order_relaxed);
-  return n;
-}
-
-// Gives n blocks to the pool; those it cannot take (full, over the byte cap, busy) go back to
-// the arena.
-void pool_give(unsigned c, Span* const* blocks, unsigned n) {
-  TransferPool& pool = pools[c];
-  size_t bytes = large_class_size(c);
-  unsigned taken = 0;
-  if (pool_bytes.load(std::memory_order_relaxed) + n * bytes <= large_config.pool_bytes &&
-      pool.lock.try_lock()) {
-    taken = kPoolDepth - pool.count < n ? kPoolDepth - pool.count : n;
-    memcpy(pool.blocks + pool.count, blocks, taken * sizeof(Span*));
-    pool.count += taken;
-    pool.lock.unlock();
-    pool_bytes.fetch_add(taken * bytes, std::memory_order_relaxed);
-  }
-  release_to_arena(blocks + taken, n - taken);
-}
-
-// Moves the n oldest blocks of a cache bin (the bottom of its stack) to the pool.
+// Gives the n oldest blocks of a cache bin (the bottom of its stack) back to the arena, where
+// any thread can claim them.
 void spill(LargeCache* cache, unsigned c, unsigned n) {
   LargeCache::Bin& bin = cache->bins[c];
   if (n > bin.count) n = bin.count;
   if (n == 0) return;
-  pool_give(c, bin.blocks, n);
+  for (unsigned i = 0; i < n; ++i) arena().release(bin.blocks[i]);
   memmove(bin.blocks, bin.blocks + n, (bin.count - n) * sizeof(Span*));
   bin.count -= n;
   bin.low_water = bin.low_water > n ? bin.low_water - n : 0;
@@ -98,19 +50,6 @@ Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
   bump(cache->counters.arena_hits);
   span->kind = SpanKind::kLarge;
   span->owner = nullptr;
-  return span;
-}
-
-// A thread-cache miss: refill the bin with a batch from the pool.
-Span* refill_from_pool(LargeCache* cache, unsigned c) {
-  LargeCache::Bin& bin = cache->bins[c];
-  unsigned n = pool_take(c, bin.blocks, kTransferBatch);
-  if (n == 0) return nullptr;
-  bump(cache->counters.pool_hits);
-  Span* span = bin.blocks[n - 1];
-  bin.count = n - 1;
-  cache->bytes += (n - 1) * large_class_size(c);
-  span->kind = SpanKind::kLarge;
   return span;
 }
 
@@ -159,7 +98,6 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
       }
       decay_maybe_tick();
       decay_thread_cache(cache);
-      if (Span* span = refill_from_pool(cache, c)) return finish(span, size, zero);
     } else {
       decay_maybe_tick();
     }
@@ -185,12 +123,18 @@ void large_free(LargeCache* cache, Span* span) noexcept {
   }
   unsigned c = large_class(bytes);
   LargeCache::Bin& bin = cache->bins[c];
-  span->kind = SpanKind::kLargeCached;  // cached or pooled: free either way
-  if (FFA_UNLIKELY(bin.count == kLargeCacheDepth)) spill(cache, c, kTransferBatch);
-  if (FFA_UNLIKELY(cache->bytes + bytes > large_config.cache_bytes)) {
-    pool_give(c, &span, 1);  // over budget: straight to the pool, where any thread finds it
-    return;
+  if (FFA_UNLIKELY(bin.count == kLargeCacheDepth || cache->bytes + bytes > large_config.cache_bytes)) {
+    // A thread that frees more than it allocates (the seed's push thread): age the cache here
+    // too, since its malloc slow path may never run.
+    decay_maybe_tick();
+    decay_thread_cache(cache);
+    if (bin.count == kLargeCacheDepth) spill(cache, c, kLargeCacheDepth / 2);
+    if (cache->bytes + bytes > large_config.cache_bytes) {
+      arena().release(span);
+      return;
+    }
   }
+  span->kind = SpanKind::kLargeCached;
   bin.blocks[bin.count++] = span;
   cache->bytes += bytes;
 }
@@ -211,37 +155,7 @@ void decay_thread_cache(LargeCache* cache) noexcept {
   }
 }
 
-// Called by decay: each pool gives its blocks that idled a whole tick back to the arena.
-void pools_decay(bool everything) noexcept {
-  for (unsigned c = 0; c < kLargeClasses; ++c) {
-    TransferPool& pool = pools[c];
-    if (pool.count == 0 && pool.low_water == 0) continue;
-    Span* idle[kPoolDepth];
-    unsigned n;
-    {
-      if (everything) {
-        pool.lock.lock();
-      } else if (!pool.lock.try_lock()) {
-        continue;
-      }
-      n = everything ? pool.count : pool.low_water;
-      memcpy(idle, pool.blocks, n * sizeof(Span*));
-      memmove(pool.blocks, pool.blocks + n, (pool.count - n) * sizeof(Span*));
-      pool.count -= n;
-      pool.low_water = pool.count;
-      pool.lock.unlock();
-    }
-    pool_bytes.fetch_sub(n * large_class_size(c), std::memory_order_relaxed);
-    release_to_arena(idle, n);
-  }
-}
-
-void for_each_large_lock(void (*fn)(SpinLock*)) noexcept {
-  for (TransferPool& pool : pools) fn(&pool.lock);
-  fn(&region_cache().lock());
-}
-
-size_t pools_cached_bytes() noexcept { return pool_bytes.load(std::memory_order_relaxed); }
+void for_each_large_lock(void (*fn)(SpinLock*)) noexcept { fn(&region_cache().lock()); }
 
 size_t large_usable_size(const Span* span) noexcept {
   if (span->kind == SpanKind::kRegion) {

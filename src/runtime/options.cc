@@ -82,7 +82,6 @@ void options_init() {
   }
   large_config.decay_ns = (options.decay_ms != 0 ? options.decay_ms : 1) * 1000000;
   large_config.cache_bytes = options.large_cache_kib * kKiB;
-  large_config.pool_bytes = options.pool_kib * kKiB;
   arena().set_huge_pages(options.thp);
 }
 

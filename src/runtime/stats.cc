@@ -19,7 +19,6 @@ void add_heap(const Heap* heap, void* arg) {
   out->remote_frees += get(heap->counters.remote_frees);
   const LargeCounters& large = heap->large.counters;
   out->large_cache_hits += get(large.cache_hits);
-  out->pool_hits += get(large.pool_hits);
   out->regions_grown += get(large.regions_grown);
   out->arena_hits += get(large.arena_hits);
   out->arena_failfast_nospace += get(large.failfast_nospace);
@@ -48,7 +47,6 @@ void stats_collect(ffa_stats* out) {
   out->arena_bytes_in_use = arena().bytes_in_use();
   out->arena_bytes_in_use_peak = arena().peak_bytes_in_use();
   out->region_bytes_cached = region_cache().cached_bytes();
-  out->pool_bytes_cached = pools_cached_bytes();
   out->arena_bytes_dirty_free = arena().dirty_free_bytes();
   out->decay_ticks = get(decay_counters.ticks);
   out->decay_bytes_purged = get(decay_counters.bytes_purged);
@@ -67,7 +65,6 @@ void stats_print() {
       {"small spans released", s.small_spans_released},
       {"small remote frees", s.remote_frees},
       {"large thread-cache hits", s.large_cache_hits},
-      {"large transfer-pool refills", s.pool_hits},
       {"large arena hits", s.arena_hits},
       {"large arena fail-fast (no space)", s.arena_failfast_nospace},
       {"large arena fail-fast (contended)", s.arena_failfast_contended},
@@ -90,7 +87,6 @@ void stats_print() {
       {"arena bytes in use", s.arena_bytes_in_use},
       {"arena bytes in use, peak", s.arena_bytes_in_use_peak},
       {"region bytes cached", s.region_bytes_cached},
-      {"pool bytes cached", s.pool_bytes_cached},
       {"arena bytes free, not purged", s.arena_bytes_dirty_free},
   };
   message("statistics");
