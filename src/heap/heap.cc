@@ -6,6 +6,8 @@
 // comes back and it is not the current span it goes back to the arena.
 #include "heap/heap.h"
 
+#include "large/decay.h"
+
 #include <errno.h>
 
 #include <new>
@@ -205,6 +207,7 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
     return p;
   }
   unsigned c = small_class(size);
+  decay_maybe_tick();  // a coarse clock read; the tick itself runs once per decay period
   process_delayed(this);
   Span* span = direct[c];
   while (span != &kEmptySpan) {

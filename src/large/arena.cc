@@ -127,12 +127,12 @@ static unsigned next_set(const ArenaChunk* chunk, unsigned pos, unsigned end) {
   return end;
 }
 
-// Best fit among the first kMaxRunsExamined free runs of the chunk: the smallest run that
+// Best fit among the first kMaxRunsExamined (16) free runs of the chunk: the smallest run that
 // holds the request (an exact fit ends the search). Best fit keeps big holes for big requests,
 // which matters when sizes from 8 KiB to 4 MiB share the arena.
 Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices, unsigned from,
                           ClaimFailure* why) {
-  constexpr unsigned kMaxRunsExamined = 64;
+  constexpr unsigned kMaxRunsExamined = 16;
   unsigned n = unsigned(slices);
   unsigned lost = 0;
   unsigned pos;

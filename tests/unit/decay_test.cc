@@ -1,0 +1,185 @@
+// Decay and the large path's steady state: freed memory goes back to the OS within the decay
+// delay (RSS falls), no syscall is made while a workload repeats itself, and each fail-fast
+// branch of the arena shows in the counters and falls back correctly.
+#include "large/decay.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "ffalloc/ffalloc.h"
+#include "runtime/runtime.h"
+
+namespace ffa {
+namespace {
+
+ffa_stats stats() {
+  ffa_stats s;
+  ffa_stats_get(&s);
+  return s;
+}
+
+size_t rss_bytes() {
+  long pages = 0, resident = 0;
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (f == nullptr || fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  if (f != nullptr) fclose(f);
+  return size_t(resident) * size_t(sysconf(_SC_PAGESIZE));
+}
+
+uint64_t syscalls(const ffa_stats& s) {
+  return s.os_mmap_calls + s.os_munmap_calls + s.os_madvise_calls + s.os_mremap_calls;
+}
+
+class Decay : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ffa_free(ffa_malloc(1));  // global init reads the options: set the delay after it
+    saved_ = large_config.decay_ns;
+    large_config.decay_ns = 100 * 1000000;  // 100 ms: ticks every 50 ms
+  }
+  void TearDown() override { large_config.decay_ns = saved_; }
+  uint64_t saved_ = 0;
+};
+
+TEST_F(Decay, RssFallsAfterABurstWithinTheDelay) {
+  constexpr size_t kBlock = 256 * kKiB;
+  std::vector<void*> burst(256);  // 64 MiB of large blocks, all touched
+  for (auto& b : burst) {
+    b = ffa_malloc(kBlock);
+    ASSERT_NE(b, nullptr);
+    memset(b, 0x33, kBlock);
+  }
+  size_t peak = rss_bytes();
+  for (void* b : burst) ffa_free(b);
+  // The program goes on with light work; decay runs from its slow paths.
+  auto start = std::chrono::steady_clock::now();
+  size_t rss = peak;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(600)) {
+    std::vector<void*> light(2000);
+    for (size_t i = 0; i < light.size(); ++i) light[i] = ffa_malloc(16 + i % 1000);
+    for (void* p : light) ffa_free(p);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    rss = rss_bytes();
+    if (rss + 48 * kMiB < peak) break;
+  }
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(rss + 48 * kMiB, peak) << "RSS did not fall: peak " << peak << ", now " << rss;
+  EXPECT_LT(waited, std::chrono::milliseconds(500));  // the delay (100 ms) plus a margin
+  EXPECT_GT(stats().decay_bytes_purged, 0u);
+}
+
+TEST_F(Decay, CachedRegionsAreUnmappedAfterTheDelay) {
+  void* p = ffa_malloc(20 * kMiB);
+  memset(p, 1, 20 * kMiB);
+  ffa_free(p);
+  EXPECT_GE(stats().region_bytes_cached, 20 * kMiB);
+  auto start = std::chrono::steady_clock::now();
+  while (stats().region_bytes_cached != 0 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(1)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    decay_maybe_tick();
+  }
+  EXPECT_EQ(stats().region_bytes_cached, 0u);
+}
+
+TEST(SteadyState, RepeatingWorkloadMakesNoSyscalls) {
+  // The seed's shape, warmed up: then thousands of commits without one memory syscall.
+  auto round = [] {
+    std::vector<void*> v;
+    for (int i = 0; i < 64; ++i) {
+      size_t size = i % 3 == 0 ? 64 * kKiB : (4 + i * 13) * kKiB;
+      v.push_back(ffa_malloc(size));
+      memset(v.back(), i, 4096);
+    }
+    std::thread([&v] {
+      for (void* p : v) ffa_free(p);
+    }).join();
+  };
+  for (int i = 0; i < 5; ++i) round();
+  uint64_t before = syscalls(stats());
+  for (int i = 0; i < 200; ++i) round();
+  EXPECT_EQ(syscalls(stats()), before);
+}
+
+TEST(FailFast, ContendedArenaFallsBackToARegionAtOnce) {
+  ffa_malloc_trim(0);
+  ffa_stats before = stats();
+  arena().lose_races_for_test(1000);  // every claim attempt loses its race
+  void* p = ffa_malloc(200 * kKiB + 5);
+  arena().lose_races_for_test(0);
+  ASSERT_NE(p, nullptr);
+  ffa_stats after = stats();
+  EXPECT_EQ(after.arena_failfast_contended, before.arena_failfast_contended + 1);
+  EXPECT_EQ(after.regions_mapped + after.regions_reused,
+            before.regions_mapped + before.regions_reused + 1);
+  memset(p, 7, 200 * kKiB);
+  ffa_free(p);
+}
+
+TEST(FailFast, FullArenaFallsBackToARegionWhenItCannotGrow) {
+  ffa_malloc_trim(0);  // this thread's cache is empty: the request must go to the arena
+  ffa_stats before = stats();
+  // Fill the arena as it is now, then make growing it fail: the request must still succeed.
+  std::vector<Span*> held;
+  unsigned hint = 0;
+  ClaimFailure why;
+  while (Span* s = arena().try_claim(1, kSliceSize, &hint, &why)) held.push_back(s);
+  ffa_fail_nth_map_for_test(1);  // the arena's growth
+  void* p = ffa_malloc(300 * kKiB);
+  ffa_fail_nth_map_for_test(0);
+  ASSERT_NE(p, nullptr);
+  ffa_stats after = stats();
+  EXPECT_GT(after.arena_failfast_nospace, before.arena_failfast_nospace);
+  EXPECT_EQ(after.regions_mapped, before.regions_mapped + 1);
+  ffa_free(p);
+  for (Span* s : held) arena().release(s);
+}
+
+TEST(Calloc, FreshLargeMemoryIsNotClearedAgain) {
+  ffa_malloc_trim(0);
+  size_t before = rss_bytes();
+  auto* p = static_cast<unsigned char*>(ffa_calloc(1, 256 * kMiB));  // a fresh region
+  ASSERT_NE(p, nullptr);
+  EXPECT_LT(rss_bytes() - before, 8 * kMiB);  // not memset: its pages were never touched
+  EXPECT_EQ(p[0], 0);
+  EXPECT_EQ(p[256 * kMiB - 1], 0);
+  ffa_free(p);
+}
+
+TEST(Realloc, ArenaRunsGrowAndShrinkInPlace) {
+  auto* p = static_cast<char*>(ffa_malloc(40 * kKiB));
+  memset(p, 5, 40 * kKiB);
+  ffa_stats before = stats();
+  char* q = static_cast<char*>(ffa_realloc(p, 120 * kKiB));
+  if (q == p) {  // the slices after it were free: grown in place
+    EXPECT_GE(ffa_malloc_usable_size(q), 120 * kKiB);
+  }
+  EXPECT_EQ(q[40 * kKiB - 1], 5);
+  char* r = static_cast<char*>(ffa_realloc(q, 48 * kKiB));
+  EXPECT_EQ(r, q);  // shrinking never moves
+  EXPECT_LT(ffa_malloc_usable_size(r), 120 * kKiB);  // the tail went back
+  EXPECT_EQ(syscalls(stats()), syscalls(before));
+  ffa_free(r);
+}
+
+TEST(Realloc, RegionsGrowWithMremapNotCopies) {
+  auto* p = static_cast<char*>(ffa_malloc(8 * kMiB));
+  memset(p, 9, 8 * kMiB);
+  ffa_stats before = stats();
+  auto* q = static_cast<char*>(ffa_realloc(p, 64 * kMiB));
+  ASSERT_NE(q, nullptr);
+  ffa_stats after = stats();
+  EXPECT_EQ(after.os_mremap_calls, before.os_mremap_calls + 1);
+  EXPECT_EQ(q[8 * kMiB - 1], 9);
+  q[64 * kMiB - 1] = 1;
+  ffa_free(q);
+}
+
+}  // namespace
+}  // namespace ffa
