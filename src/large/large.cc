@@ -55,6 +55,7 @@ Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
 
 void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
   if (align < os::kPageSize) align = os::kPageSize;
+  region_cache().drain_unmap_queue();
   RegionHeader* grow = nullptr;
   RegionHeader* region = region_cache().try_take(size, align, &grow);
   if (region == nullptr && grow != nullptr) {

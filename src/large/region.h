@@ -38,6 +38,11 @@ class RegionCache {
   /// Unmaps queued regions and, when older_than is set, cached regions parked before that tick.
   /// Returns the bytes unmapped. The unmaps run outside the lock.
   size_t trim(bool everything, uint64_t older_than);
+  /// Unmaps the regions queued by put(); cheap when the queue is empty. Called from the large
+  /// path's slow calls, so memory a free could not park goes back on the next one.
+  void drain_unmap_queue() {
+    if (unmap_queue_.load(std::memory_order_relaxed) != nullptr) trim(false, 0);
+  }
   size_t cached_bytes() const { return bytes_.load(std::memory_order_relaxed); }
   SpinLock& lock() { return lock_; }
 
