@@ -34,38 +34,6 @@ constexpr unsigned log2_floor(size_t x) { return 63u - unsigned(__builtin_clzll(
 /// Formats "ffalloc: <msg>" into a stack buffer and writes it to stderr. Never allocates.
 FFA_COLD void message(const char* msg);
 
-/// Test-and-test-and-set spin lock, held only for short sections. runtime/fork.cc takes every
-/// global lock before fork and releases (child: resets) them after, so none self-deadlocks.
-class SpinLock {
- public:
-  void lock() {
-    while (flag_.exchange(true, std::memory_order_acquire)) {
-      while (flag_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-    }
-  }
-  bool try_lock() {
-    return !flag_.load(std::memory_order_relaxed) &&
-           !flag_.exchange(true, std::memory_order_acquire);
-  }
-  void unlock() { flag_.store(false, std::memory_order_release); }
-  /// In a fork child only: the lock's holder was in the parent.
-  void reset_after_fork() { flag_.store(false, std::memory_order_relaxed); }
-
- private:
-  std::atomic<bool> flag_{false};
-};
-
-class LockGuard {
- public:
-  explicit LockGuard(SpinLock& l) : lock_(l) { lock_.lock(); }
-  ~LockGuard() { lock_.unlock(); }
-  LockGuard(const LockGuard&) = delete;
-  LockGuard& operator=(const LockGuard&) = delete;
-
- private:
-  SpinLock& lock_;
-};
-
 /// Formats an unsigned value into buf (hex with 0x when hex is set); returns chars written.
 size_t format_uint(char* buf, uint64_t v, bool hex);
 

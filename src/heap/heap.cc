@@ -16,32 +16,26 @@ namespace ffa {
 
 namespace {
 
-// Heaps come from a bump allocator over mapped blocks: they are never freed, only recycled.
-constexpr size_t kMetaBlock = 256 * kKiB;
+// Every heap ever made, in a push-only list (its links never change once published). A heap is
+// adopted by claiming its in_use flag: no list surgery, so no lock and no ABA problem, and a
+// fork child simply never sees a parent thread's heap as free.
+std::atomic<Heap*> all_heaps{nullptr};
 
-SpinLock heaps_lock;              // guards the heap lists and the bump allocator below
-Heap* all_heaps = nullptr;
-Heap* orphans = nullptr;
-char* meta_cursor = nullptr;
-char* meta_end = nullptr;
-
-Heap* new_heap_locked() {
-  size_t size = align_up(sizeof(Heap), 64);
-  if (meta_cursor == nullptr || size_t(meta_end - meta_cursor) < size) {
-    void* base;
-    size_t mapped;
-    auto* block = static_cast<char*>(os::map(kMetaBlock, os::kPageSize, &base, &mapped));
-    if (block == nullptr) return nullptr;
-    meta_cursor = block;
-    meta_end = block + kMetaBlock;
-  }
-  Heap* heap = new (meta_cursor) Heap();
-  meta_cursor += size;
-  // Threads start their arena scans at different places, so they rarely race for one word.
-  static unsigned heaps_made = 0;
-  heap->large.arena_hint = (heaps_made++ * 521) % kSlicesPerChunk;
-  heap->next_all = all_heaps;
-  all_heaps = heap;
+Heap* new_heap() {
+  void* base;
+  size_t mapped;
+  void* memory = os::map(sizeof(Heap), os::kPageSize, &base, &mapped);
+  if (memory == nullptr) return nullptr;
+  Heap* heap = new (memory) Heap();
+  heap->in_use.store(true, std::memory_order_relaxed);
+  // Threads start their arena scans in different chunks once there are several.
+  static std::atomic<unsigned> heaps_made{0};
+  heap->large.arena_hint = heaps_made.fetch_add(1, std::memory_order_relaxed) * kSlicesPerChunk;
+  Heap* head = all_heaps.load(std::memory_order_relaxed);
+  do {
+    heap->next_all = head;
+  } while (!all_heaps.compare_exchange_weak(head, heap, std::memory_order_release,
+                                            std::memory_order_relaxed));
   return heap;
 }
 
@@ -313,28 +307,27 @@ void free_remote(Heap* self, Span* span, void* p) noexcept {
 }
 
 Heap* heap_acquire() {
-  LockGuard guard(heaps_lock);
-  if (orphans != nullptr) {
-    Heap* heap = orphans;
-    orphans = heap->next_orphan;
-    heap->next_orphan = nullptr;
-    return heap;
+  for (Heap* heap = all_heaps.load(std::memory_order_acquire); heap != nullptr;
+       heap = heap->next_all) {
+    bool expected = false;
+    if (!heap->in_use.load(std::memory_order_relaxed) &&
+        heap->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      return heap;
+    }
   }
-  return new_heap_locked();
+  return new_heap();
 }
 
 void heap_release(Heap* heap) {
   heap->tidy();
-  LockGuard guard(heaps_lock);
-  heap->next_orphan = orphans;
-  orphans = heap;
+  heap->in_use.store(false, std::memory_order_release);
 }
 
 void for_each_heap(void (*fn)(const Heap*, void*), void* arg) {
-  LockGuard guard(heaps_lock);
-  for (Heap* heap = all_heaps; heap != nullptr; heap = heap->next_all) fn(heap, arg);
+  for (Heap* heap = all_heaps.load(std::memory_order_acquire); heap != nullptr;
+       heap = heap->next_all) {
+    fn(heap, arg);
+  }
 }
-
-SpinLock& heap_list_lock() { return heaps_lock; }
 
 }  // namespace ffa

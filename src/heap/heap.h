@@ -2,9 +2,9 @@
 // each size class; large blocks from the large path with this heap's large cache. Includes the
 // layers below (base, platform, core, large).
 //
-// A heap outlives its thread: at thread exit it is tidied and parked on the orphan list, and the
-// next new thread adopts it with everything it still owns. Heaps are never freed, which is what
-// makes a remote freer's pointer to a span's owner always safe to follow.
+// A heap outlives its thread: at thread exit it is tidied and marked free, and the next new
+// thread adopts it with everything it still owns. Heaps are never freed, which is what makes a
+// remote freer's pointer to a span's owner always safe to follow.
 #pragma once
 
 #include "large/large.h"
@@ -30,8 +30,8 @@ struct Heap {
   std::atomic<FreeObject*> delayed{nullptr};  // remote frees into spans parked as full
   LargeCache large;
   SmallCounters counters;
-  Heap* next_all = nullptr;               // every heap ever made (for stats)
-  Heap* next_orphan = nullptr;
+  Heap* next_all = nullptr;               // every heap ever made (adoption, stats)
+  std::atomic<bool> in_use{false};        // owned by a thread
 
   constexpr Heap() {
     for (auto& span : direct_by_size) span = &kEmptySpan;
@@ -83,13 +83,11 @@ extern constinit Heap kEmptyHeap;
 /// freeing thread's heap (it counts the event) and may be kEmptyHeap.
 void free_remote(Heap* self, Span* span, void* p) noexcept;
 
-/// Creates a heap or adopts an orphan. Null on ENOMEM.
+/// Adopts a free heap or maps a new one (lock-free). Null on ENOMEM.
 Heap* heap_acquire();
-/// Tidies the heap and parks it for adoption.
+/// Tidies the heap and marks it free for adoption.
 void heap_release(Heap* heap);
-/// Calls fn on every heap ever created (stats). Takes the heap-list lock.
+/// Calls fn on every heap ever created (stats). Lock-free.
 void for_each_heap(void (*fn)(const Heap*, void*), void* arg);
-
-SpinLock& heap_list_lock();
 
 }  // namespace ffa

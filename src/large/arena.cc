@@ -64,13 +64,19 @@ bool Arena::grow(bool try_only) {
     for (unsigned i = 0; i < kMetaSlices; ++i) {
       chunk->in_use[i / 64].fetch_or(uint64_t(1) << (i % 64), std::memory_order_relaxed);
     }
-    LockGuard guard(publish_lock_);
-    unsigned n = count_.load(std::memory_order_relaxed);
-    ok = n < kMaxChunks;
-    if (ok) {
+    // Publish in the first empty slot: a slot is filled before the count covers it, so
+    // readers that trust the count always find a chunk. Losers help the count along.
+    while (true) {
+      unsigned n = count_.load(std::memory_order_acquire);
+      if (n >= kMaxChunks) {
+        ok = false;
+        break;
+      }
       chunk->index = n;
-      chunks_[n].store(chunk, std::memory_order_release);
-      count_.store(n + 1, std::memory_order_release);
+      ArenaChunk* expected = nullptr;
+      bool won = chunks_[n].compare_exchange_strong(expected, chunk, std::memory_order_acq_rel);
+      count_.compare_exchange_strong(n, n + 1, std::memory_order_acq_rel);
+      if (won) break;
     }
   }
   if (!ok && p != nullptr) os::unmap(mapped_base, mapped_size);

@@ -46,9 +46,9 @@ class Arena {
   /// Gives back the last `fewer` slices of a claimed run (they become free at once).
   void shrink(Span* span, size_t fewer);
 
-  /// Reserves one more chunk: one mmap, made outside every lock (a lock is taken only to publish
-  /// the chunk). With try_only, returns false at once when another thread is already growing
-  /// (its chunk will serve us next time). False on ENOMEM or when at kMaxChunks.
+  /// Reserves one more chunk: one mmap, then a lock-free publish. With try_only, returns false
+  /// at once when another thread is already growing (its chunk will serve us next time). False
+  /// on ENOMEM or when at kMaxChunks.
   bool grow(bool try_only);
 
   /// Returns the run described by span to the bitmap (atomic, lock-free).
@@ -79,7 +79,6 @@ class Arena {
   size_t peak_bytes_in_use() const { return peak_in_use_bytes_.load(std::memory_order_relaxed); }
   unsigned chunk_count() const { return count_.load(std::memory_order_acquire); }
   ArenaChunk* chunk(unsigned i) const { return chunks_[i].load(std::memory_order_acquire); }
-  SpinLock& publish_lock() { return publish_lock_; }
 
   static Arena& instance() { return arena_; }
 
@@ -101,7 +100,6 @@ class Arena {
   std::atomic<unsigned> growing_{0};
   std::atomic<unsigned> lose_races_{0};
   bool huge_pages_ = false;
-  SpinLock publish_lock_;
   static Arena arena_;
 };
 

@@ -13,7 +13,7 @@ std::atomic<uint64_t> last_tick{0};
 
 void run_tick(uint64_t now) {
   bump(decay_counters.ticks);
-  size_t unmapped = region_cache().trim(/*everything=*/false, now - 1);
+  size_t unmapped = region_cache().trim(/*everything=*/false, now);
   size_t purged = arena().purge_free_runs(/*spare_recent=*/true, kMaxPurgePerTick);
   decay_counters.bytes_unmapped.fetch_add(unmapped, std::memory_order_relaxed);
   decay_counters.bytes_purged.fetch_add(purged, std::memory_order_relaxed);

@@ -156,8 +156,6 @@ void decay_thread_cache(LargeCache* cache) noexcept {
   }
 }
 
-void for_each_large_lock(void (*fn)(SpinLock*)) noexcept { fn(&region_cache().lock()); }
-
 size_t large_usable_size(const Span* span) noexcept {
   if (span->kind == SpanKind::kRegion) {
     return reinterpret_cast<const RegionHeader*>(span)->payload_size;

@@ -6,7 +6,7 @@
 //   1. LargeCache: O(1), no lock, no syscall. Exact size class, LIFO (warm blocks first).
 //   2. Arena::try_claim: no syscall, no waiting, bounded best-fit scan; a miss returns at once.
 //      On kNoSpace we may grow the arena by one chunk if nobody else is growing it (one mmap).
-//   3. Regions: the region cache (try-lock only), else one fresh mmap made outside every lock.
+//   3. Regions: the region cache (lock-free), else one fresh mmap (no lock anywhere).
 // Free: into the freeing thread's cache (bounded), else straight back to the arena bitmap (one
 // atomic operation) or the region cache. The arena is the shared pool: a block freed by one
 // thread (the seed's push thread) is claimed by another (a committer) with no lock and no
@@ -66,9 +66,6 @@ size_t large_usable_size(const Span* span) noexcept;
 /// must allocate, copy and free.
 void* large_try_resize(Span* span, size_t new_size) noexcept;
 
-/// Calls fn on every lock of the large path (the region cache's): the fork handlers take them
-/// all so that a child never inherits one held.
-void for_each_large_lock(void (*fn)(SpinLock*)) noexcept;
 
 /// Bumps a per-thread counter without an atomic read-modify-write.
 FFA_INLINE void bump(std::atomic<uint64_t>& counter) {

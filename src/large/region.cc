@@ -1,5 +1,5 @@
-// Regions publish themselves in the page map only after the mmap returned, so no lock is ever
-// held across the syscall; the cache lock is only try-locked on the allocation side.
+// Regions publish themselves in the page map only after the mmap returned; the cache and the
+// unmap queue are lock-free, so nothing here can block a thread or deadlock across fork.
 #include "large/region.h"
 
 #include <new>
@@ -74,36 +74,62 @@ RegionHeader* region_remap(RegionHeader* region, size_t new_size) {
   return out;
 }
 
+// An entry: header address >> 12 (35 bits) | payload pages (16 bits) | growable (1 bit) |
+// parking tick mod 4096 (12 bits). Zero is an empty entry.
+namespace {
+
+constexpr unsigned kPagesShift = 35, kGrowableShift = 51, kTickShift = 52;
+constexpr uint64_t kTickMask = 0xfff;
+
+uint64_t pack(const RegionHeader* r, uint64_t tick) {
+  uint64_t pages = r->payload_size / os::kPageSize;
+  bool growable = r->mapping == r->span.start - os::kPageSize;
+  return (uintptr_t(r) >> 12) | (pages << kPagesShift) | (uint64_t(growable) << kGrowableShift) |
+         ((tick & kTickMask) << kTickShift);
+}
+RegionHeader* header_of(uint64_t e) {
+  return reinterpret_cast<RegionHeader*>((e & ((uint64_t(1) << kPagesShift) - 1)) << 12);
+}
+size_t payload_of(uint64_t e) {
+  return ((e >> kPagesShift) & 0xffff) * os::kPageSize;
+}
+bool growable_of(uint64_t e) { return (e >> kGrowableShift) & 1; }
+uint64_t age_of(uint64_t e, uint64_t now) { return (now - (e >> kTickShift)) & kTickMask; }
+
+}  // namespace
+
+bool RegionCache::try_remove(std::atomic<uint64_t>& entry, uint64_t packed) {
+  if (!entry.compare_exchange_strong(packed, 0, std::memory_order_acquire)) return false;
+  bytes_.fetch_sub(header_of(packed)->mapping_size, std::memory_order_relaxed);
+  return true;
+}
+
 RegionHeader* RegionCache::try_take(size_t size, size_t align, RegionHeader** grow) {
   *grow = nullptr;
-  if (bytes_.load(std::memory_order_relaxed) == 0 || !lock_.try_lock()) return nullptr;
-  RegionHeader** best = nullptr;
-  RegionHeader** growable = nullptr;
+  if (bytes_.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::atomic<uint64_t>* best = nullptr;
+  std::atomic<uint64_t>* growable = nullptr;
+  uint64_t best_entry = 0, growable_entry = 0;
   for (auto& entry : entries_) {
-    RegionHeader* r = entry;
-    if (r == nullptr || (uintptr_t(r->span.start) & (align - 1)) != 0) continue;
-    if (r->payload_size >= size) {
-      if (r->payload_size / 4 <= size && (best == nullptr || r->payload_size < (*best)->payload_size)) {
+    uint64_t e = entry.load(std::memory_order_acquire);
+    uintptr_t start = uintptr_t(header_of(e)) + os::kPageSize;
+    if (e == 0 || (start & (align - 1)) != 0) continue;
+    size_t payload = payload_of(e);
+    if (payload >= size) {
+      if (payload / 4 <= size && (best == nullptr || payload < payload_of(best_entry))) {
         best = &entry;
+        best_entry = e;
       }
-    } else if (r->mapping == r->span.start - os::kPageSize &&
-               (growable == nullptr || r->payload_size > (*growable)->payload_size)) {
+    } else if (growable_of(e) && (growable == nullptr || payload > payload_of(growable_entry))) {
       growable = &entry;
+      growable_entry = e;
     }
   }
-  RegionHeader** chosen = best != nullptr ? best : growable;
-  RegionHeader* found = nullptr;
-  if (chosen != nullptr) {
-    found = *chosen;
-    *chosen = nullptr;
-    bytes_.fetch_sub(found->mapping_size, std::memory_order_relaxed);
+  if (best != nullptr) return try_remove(*best, best_entry) ? header_of(best_entry) : nullptr;
+  if (growable != nullptr && try_remove(*growable, growable_entry)) {
+    *grow = header_of(growable_entry);
   }
-  lock_.unlock();
-  if (best == nullptr && found != nullptr) {
-    *grow = found;
-    return nullptr;
-  }
-  return found;
+  return nullptr;
 }
 
 void RegionCache::queue_unmap(RegionHeader* region) {
@@ -115,44 +141,46 @@ void RegionCache::queue_unmap(RegionHeader* region) {
 }
 
 void RegionCache::put(RegionHeader* region, uint64_t tick) {
-  region->parked_tick = tick;
-  bool parked = false;
-  if (region->mapping_size <= kMaxCachedBytes / 2 && lock_.try_lock()) {
-    if (bytes_.load(std::memory_order_relaxed) + region->mapping_size <= kMaxCachedBytes) {
+  size_t bytes = region->mapping_size;
+  if (bytes <= kMaxCachedBytes / 2) {
+    if (bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes <= kMaxCachedBytes) {
+      uint64_t packed = pack(region, tick);
       for (auto& entry : entries_) {
-        if (entry != nullptr) continue;
-        entry = region;
-        bytes_.fetch_add(region->mapping_size, std::memory_order_relaxed);
-        parked = true;
-        break;
+        uint64_t empty = 0;
+        if (entry.load(std::memory_order_relaxed) == 0 &&
+            entry.compare_exchange_strong(empty, packed, std::memory_order_release)) {
+          return;
+        }
       }
     }
-    lock_.unlock();
+    bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   }
-  if (!parked) queue_unmap(region);
+  queue_unmap(region);
 }
 
-size_t RegionCache::trim(bool everything, uint64_t older_than) {
-  RegionHeader* doomed = unmap_queue_.exchange(nullptr, std::memory_order_acquire);
-  if (bytes_.load(std::memory_order_relaxed) != 0) {
-    LockGuard guard(lock_);
-    for (auto& entry : entries_) {
-      RegionHeader* r = entry;
-      if (r == nullptr || (!everything && r->parked_tick >= older_than)) continue;
-      entry = nullptr;
-      bytes_.fetch_sub(r->mapping_size, std::memory_order_relaxed);
-      r->next_unmap = doomed;
-      doomed = r;
-    }
-  }
+size_t RegionCache::unmap_all(RegionHeader* list) {
   size_t released = 0;
-  while (doomed != nullptr) {
-    RegionHeader* next = doomed->next_unmap;
-    released += doomed->mapping_size;
-    region_unmap(doomed);
-    doomed = next;
+  while (list != nullptr) {
+    RegionHeader* next = list->next_unmap;
+    released += list->mapping_size;
+    region_unmap(list);
+    list = next;
   }
   return released;
+}
+
+size_t RegionCache::trim(bool everything, uint64_t now) {
+  RegionHeader* doomed = unmap_queue_.exchange(nullptr, std::memory_order_acquire);
+  if (bytes_.load(std::memory_order_relaxed) != 0) {
+    for (auto& entry : entries_) {
+      uint64_t e = entry.load(std::memory_order_acquire);
+      // Parked in the current or the previous tick: not idle long enough yet.
+      if (e == 0 || (!everything && age_of(e, now) < 2) || !try_remove(entry, e)) continue;
+      header_of(e)->next_unmap = doomed;
+      doomed = header_of(e);
+    }
+  }
+  return unmap_all(doomed);
 }
 
 }  // namespace ffa

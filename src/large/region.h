@@ -16,12 +16,14 @@ struct RegionHeader {
   void* mapping = nullptr;  // what os::map returned, for unmap
   size_t mapping_size = 0;
   size_t payload_size = 0;  // usable bytes from span.start
-  uint64_t parked_tick = 0; // decay tick when it entered the cache
   RegionHeader* next_unmap = nullptr;
 };
 
 /// Freed regions, kept mapped (and resident) for reuse. Bounded in entries and bytes; regions
 /// that do not fit, and regions older than a decay tick, are unmapped later, never inside free.
+/// Lock-free: each entry is one word packing the region's address with what a search needs
+/// (payload pages, growable, parking tick), taken or filled with one compare-and-swap, so no
+/// thread ever reads a region another thread may be unmapping.
 class RegionCache {
  public:
   static constexpr unsigned kEntries = 16;
@@ -29,28 +31,29 @@ class RegionCache {
 
   /// The smallest cached region whose payload holds size (at most 4x size) with start aligned
   /// to align. On a miss, *grow gets the largest smaller region that can be grown with mremap
-  /// (no alignment slack), also taken out of the cache; both null when there is none or the
-  /// lock is busy (never waits).
+  /// (no alignment slack), also taken out of the cache; both null when there is none. Never
+  /// waits: a region another thread takes first is simply a miss.
   RegionHeader* try_take(size_t size, size_t align, RegionHeader** grow);
-  /// Parks a region; when the cache is full, busy or over its byte cap the region is queued for
-  /// unmapping by the next maintenance call instead. Never makes a syscall.
+  /// Parks a region; when the cache is full or over its byte cap the region is queued for
+  /// unmapping by the next large-path slow call instead. Never makes a syscall.
   void put(RegionHeader* region, uint64_t tick);
-  /// Unmaps queued regions and, when older_than is set, cached regions parked before that tick.
-  /// Returns the bytes unmapped. The unmaps run outside the lock.
-  size_t trim(bool everything, uint64_t older_than);
+  /// Unmaps queued regions and cached regions parked before the tick preceding `now` (all of
+  /// them with everything). Returns the bytes unmapped.
+  size_t trim(bool everything, uint64_t now);
   /// Unmaps the regions queued by put(); cheap when the queue is empty. Called from the large
   /// path's slow calls, so memory a free could not park goes back on the next one.
-  void drain_unmap_queue() {
-    if (unmap_queue_.load(std::memory_order_relaxed) != nullptr) trim(false, 0);
+  size_t drain_unmap_queue() {
+    if (unmap_queue_.load(std::memory_order_relaxed) == nullptr) return 0;
+    return unmap_all(unmap_queue_.exchange(nullptr, std::memory_order_acquire));
   }
   size_t cached_bytes() const { return bytes_.load(std::memory_order_relaxed); }
-  SpinLock& lock() { return lock_; }
 
  private:
   void queue_unmap(RegionHeader* region);
+  static size_t unmap_all(RegionHeader* list);
+  bool try_remove(std::atomic<uint64_t>& entry, uint64_t packed);
 
-  SpinLock lock_;
-  RegionHeader* entries_[kEntries] = {};
+  std::atomic<uint64_t> entries_[kEntries] = {};
   std::atomic<size_t> bytes_{0};
   std::atomic<RegionHeader*> unmap_queue_{nullptr};
 };

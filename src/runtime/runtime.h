@@ -33,7 +33,7 @@ void options_init();
 /// after init and again in a fork child, which inherits no threads.
 void background_thread_start();
 
-/// Installs the pthread_atfork handlers (runtime/fork.cc).
+/// Installs the pthread_atfork handler that restarts the decay thread in a child (runtime/fork.cc).
 void fork_handlers_install();
 
 /// Fills the public stats struct (runtime/stats.cc).
