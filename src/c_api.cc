@@ -30,8 +30,9 @@ void* aligned_slow(size_t align, size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  if (align <= kSliceSize && size <= kSmallMax) {
-    for (unsigned c = small_class(size < align ? align : size); c < kSmallClasses; ++c) {
+  if (align <= kSliceSize && size <= kSmallRequestMax) {
+    size_t need = size + kCanaryBytes;
+    for (unsigned c = small_class(need < align ? align : need); c < kSmallClasses; ++c) {
       if (small_class_size(c) % align == 0) return tls_heap->malloc_small(small_class_size(c));
     }
   }
@@ -48,6 +49,7 @@ void free_slow(Heap* heap, Span* span, void* p) noexcept {
   switch (span->kind) {
     case SpanKind::kSmall: {
       size_t offset = size_t(static_cast<char*>(p) - span->start);
+      if (uintptr_t(p) % kMinAlign != 0) invalid("free of invalid pointer (misaligned)", p);
       if (offset % span->object_size != 0) invalid("free of invalid pointer (interior)", p);
       if (span->owner == heap) {
         heap->free_local(span, p);  // our own span reached via the slow path (e.g. secure mode)
@@ -81,7 +83,7 @@ size_t usable_size_slow(const void* p) noexcept {
   if (span == nullptr) return 0;
   switch (span->kind) {
     case SpanKind::kSmall:
-      return span->object_size;
+      return span->object_size - kCanaryBytes;
     case SpanKind::kLarge:
     case SpanKind::kRegion:
       return p == span->start ? large_usable_size(span) : 0;
@@ -101,11 +103,13 @@ void* realloc_slow(void* p, size_t size) noexcept {
   size_t old_usable;
   switch (span->kind) {
     case SpanKind::kSmall:
-      if (static_cast<FreeObject*>(p)->marker == (uintptr_t(p) ^ Heap::secret)) {
+      if (static_cast<FreeObject*>(p)->is_marked_free()) {
         invalid("realloc of freed pointer", p);
       }
-      old_usable = span->object_size;
-      if (size <= kSmallMax && small_class(size) == span->size_class) return p;
+      old_usable = span->object_size - kCanaryBytes;
+      if (size <= kSmallRequestMax && small_class(size + kCanaryBytes) == span->size_class) {
+        return p;
+      }
       break;
     case SpanKind::kLarge:
     case SpanKind::kRegion: {
@@ -174,7 +178,7 @@ FFA_API int ffa_owns(const void* p) {
         return 0;
       }
       // A free object carries its marker; a live one almost never does.
-      return static_cast<const FreeObject*>(p)->marker != (uintptr_t(p) ^ Heap::secret);
+      return !static_cast<const FreeObject*>(p)->is_marked_free();
     }
     case SpanKind::kLarge:
     case SpanKind::kRegion:

@@ -18,15 +18,21 @@ void* realloc_slow(void* p, size_t size) noexcept;
 void* aligned_slow(size_t align, size_t size) noexcept;
 size_t usable_size_slow(const void* p) noexcept;
 
+/// Largest request the small path serves (secure builds keep room for the canary).
+constexpr size_t kSmallRequestMax = kSmallMax - kCanaryBytes;
+
 FFA_INLINE void* malloc(size_t size) {
-  if (FFA_LIKELY(size <= kSmallMax)) return tls_heap->malloc_small(size);
+  if (FFA_LIKELY(size <= kSmallRequestMax)) return tls_heap->malloc_small(size + kCanaryBytes);
   return malloc_large(size, kMinAlign, false);
 }
 
 FFA_INLINE void free(void* p) {
   Span* span = page_map().lookup(p);
   Heap* heap = tls_heap;
-  if (FFA_LIKELY(span != nullptr && span->owner == heap)) return heap->free_local(span, p);
+  // A misaligned pointer is never an object: the slow path names it.
+  if (FFA_LIKELY(span != nullptr && span->owner == heap && uintptr_t(p) % kMinAlign == 0)) {
+    return heap->free_local(span, p);
+  }
   return free_slow(heap, span, p);
 }
 
@@ -36,8 +42,8 @@ FFA_INLINE void* calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (FFA_LIKELY(total <= kSmallMax)) {
-    void* p = tls_heap->malloc_small(total);
+  if (FFA_LIKELY(total <= kSmallRequestMax)) {
+    void* p = tls_heap->malloc_small(total + kCanaryBytes);
     if (FFA_LIKELY(p != nullptr)) memset(p, 0, total);
     return p;
   }
@@ -107,7 +113,9 @@ FFA_INLINE void* pvalloc(size_t size) {
 
 FFA_INLINE size_t malloc_usable_size(const void* p) {
   Span* span = page_map().lookup(p);
-  if (FFA_LIKELY(span != nullptr && span->kind == SpanKind::kSmall)) return span->object_size;
+  if (FFA_LIKELY(span != nullptr && span->kind == SpanKind::kSmall)) {
+    return span->object_size - kCanaryBytes;
+  }
   return usable_size_slow(p);
 }
 

@@ -16,12 +16,39 @@ namespace ffa {
 
 struct Heap;
 
-/// A freed small object. `marker` (second word) is address ^ secret while the object is free,
-/// which makes double frees cheap to detect; malloc clears it.
+/// Random value mixed into free-object markers (and, in secure builds, list links); set once at
+/// global init, before the first allocation.
+inline constinit uintptr_t free_secret = 0x5bd1e9955bd1e995ull;
+
+/// A freed small object. Its first word links the free list (encoded with the secret and its own
+/// address in secure builds, so a use-after-free write cannot steer malloc); its second word, the
+/// marker, is address ^ secret while the object is free and 0 once handed out. The marker makes
+/// a double free cheap to detect, and a clobbered marker on a listed object exposes a write
+/// after free before its link is trusted.
 struct FreeObject {
-  FreeObject* next;
+  uintptr_t link;
   uintptr_t marker;
+
+  FFA_INLINE uintptr_t expected_marker() const { return uintptr_t(this) ^ free_secret; }
+  FFA_INLINE bool is_marked_free() const { return marker == expected_marker(); }
+  FFA_INLINE FreeObject* next() const {
+    if constexpr (FFA_SECURE) return reinterpret_cast<FreeObject*>(link ^ key());
+    return reinterpret_cast<FreeObject*>(link);
+  }
+  FFA_INLINE void set_next(FreeObject* next) {
+    link = FFA_SECURE ? uintptr_t(next) ^ key() : uintptr_t(next);
+  }
+
+ private:
+  FFA_INLINE uintptr_t key() const { return free_secret * 0x9e3779b97f4a7c15ull ^ (uintptr_t(this) >> 4); }
 };
+
+/// Secure builds end every small object with a canary word, checked when it is freed.
+constexpr size_t kCanaryBytes = FFA_SECURE ? 8 : 0;
+
+FFA_INLINE uintptr_t canary_for(const void* object) {
+  return (uintptr_t(object) ^ free_secret) * 0xff51afd7ed558ccdull;
+}
 
 enum class SpanKind : uint8_t {
   kFree = 0,        // arena slices not handed out (or a stale descriptor)

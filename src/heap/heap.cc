@@ -71,11 +71,12 @@ bool collect_remote(Span* span) {
   if (list == nullptr) return false;
   uint32_t count = 1;
   FreeObject* tail = list;
-  while (tail->next != nullptr) {
-    tail = tail->next;
+  while (FreeObject* next = tail->next()) {
+    if (!next->is_marked_free()) Heap::corrupted_free_list(next);
+    tail = next;
     ++count;
   }
-  tail->next = span->free;
+  tail->set_next(span->free);
   span->free = list;
   span->used -= count;
   return true;
@@ -89,12 +90,14 @@ void extend(Span* span) {
   if (batch < 4) batch = 4;
   if (batch > uint32_t(span->reserved - span->capacity)) batch = span->reserved - span->capacity;
   char* first = span->start + size_t(span->capacity) * size;
-  for (uint32_t i = 0; i + 1 < batch; ++i) {
-    reinterpret_cast<FreeObject*>(first + size_t(i) * size)->next =
-        reinterpret_cast<FreeObject*>(first + size_t(i + 1) * size);
+  FreeObject* next = span->free;
+  for (uint32_t i = batch; i-- > 0;) {
+    auto* object = reinterpret_cast<FreeObject*>(first + size_t(i) * size);
+    object->set_next(next);
+    object->marker = object->expected_marker();
+    next = object;
   }
-  reinterpret_cast<FreeObject*>(first + size_t(batch - 1) * size)->next = span->free;
-  span->free = reinterpret_cast<FreeObject*>(first);
+  span->free = next;
   span->capacity = uint16_t(span->capacity + batch);
 }
 
@@ -154,7 +157,7 @@ Span* new_span(Heap* heap, unsigned c) {
 
 // Pushes an object the owner itself frees; no double-free check (callers did it).
 void push_local(Heap* heap, Span* span, FreeObject* object) {
-  object->next = span->local_free;
+  object->set_next(span->local_free);
   span->local_free = object;
   if (--span->used <= 0) heap->free_local_slow(span);
 }
@@ -164,7 +167,8 @@ void process_delayed(Heap* heap) {
   if (heap->delayed.load(std::memory_order_relaxed) == nullptr) return;
   FreeObject* list = heap->delayed.exchange(nullptr, std::memory_order_acquire);
   while (list != nullptr) {
-    FreeObject* next = list->next;
+    if (!list->is_marked_free()) Heap::corrupted_free_list(list);
+    FreeObject* next = list->next();
     push_local(heap, page_map().lookup(list), list);
     list = next;
   }
@@ -180,6 +184,7 @@ Heap* thread_heap_for_slow_path() noexcept;
 void thread_heap_return(Heap* heap) noexcept;
 
 void Heap::set_direct(unsigned c, Span* span) noexcept {
+  if (direct[c] == span) return;  // the usual case: the current span was refilled
   direct[c] = span;
   if (small_class_size(c) <= kDirectMax) {
     unsigned first = c == 0 ? 0 : size_slot(small_class_size(c - 1)) + 1;
@@ -226,9 +231,11 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
   }
   set_direct(c, span);
   FreeObject* object = span->free;
-  span->free = object->next;
+  if (!object->is_marked_free()) return corrupted_free_list(object);
+  span->free = object->next();
   span->used++;
   object->marker = 0;
+  if constexpr (FFA_SECURE) set_canary(object, span);
   return object;
 }
 
@@ -271,11 +278,17 @@ void Heap::tidy() noexcept {
 
 void Heap::double_free(void* p) noexcept { fatal("double free of", p); }
 
+void Heap::overflow(void* p) noexcept { fatal("buffer overflow detected (canary) in block", p); }
+
+void* Heap::corrupted_free_list(FreeObject* object) noexcept {
+  fatal("corrupted free list (write after free?) at", object);
+}
+
 void free_remote(Heap* self, Span* span, void* p) noexcept {
   auto* object = static_cast<FreeObject*>(p);
-  uintptr_t marker = uintptr_t(p) ^ Heap::secret;
-  if (FFA_UNLIKELY(object->marker == marker)) Heap::double_free(p);
-  object->marker = marker;
+  if (FFA_UNLIKELY(object->is_marked_free())) Heap::double_free(p);
+  if constexpr (FFA_SECURE) Heap::check_canary(p, span);
+  object->marker = object->expected_marker();
   Heap* owner = span->owner;
   if (self != &kEmptyHeap) {
     bump(self->counters.remote_frees);
@@ -291,14 +304,14 @@ void free_remote(Heap* self, Span* span, void* p) noexcept {
                                                   std::memory_order_acq_rel)) {
         FreeObject* head = owner->delayed.load(std::memory_order_relaxed);
         do {
-          object->next = head;
+          object->set_next(head);
         } while (!owner->delayed.compare_exchange_weak(head, object, std::memory_order_release,
                                                        std::memory_order_relaxed));
         return;
       }
       continue;
     }
-    object->next = reinterpret_cast<FreeObject*>(old);
+    object->set_next(reinterpret_cast<FreeObject*>(old));
     if (span->remote_free.compare_exchange_weak(old, uintptr_t(object), std::memory_order_release,
                                                 std::memory_order_relaxed)) {
       return;

@@ -7,6 +7,8 @@
 // remote freer's pointer to a span's owner always safe to follow.
 #pragma once
 
+#include <cstring>
+
 #include "large/large.h"
 
 namespace ffa {
@@ -42,21 +44,34 @@ struct Heap {
     Span* span = size <= kDirectMax ? direct_by_size[size_slot(size)] : direct[small_class(size)];
     FreeObject* object = span->free;
     if (FFA_LIKELY(object != nullptr)) {
-      span->free = object->next;
+      if (FFA_UNLIKELY(!object->is_marked_free())) return corrupted_free_list(object);
+      span->free = object->next();
       span->used++;
       object->marker = 0;
+      if constexpr (FFA_SECURE) set_canary(object, span);
       return object;
     }
     return malloc_small_slow(size);
   }
 
+  /// Secure builds: the last word of every handed-out object holds its canary.
+  static FFA_INLINE void set_canary(void* object, const Span* span) {
+    uintptr_t canary = canary_for(object);
+    memcpy(static_cast<char*>(object) + span->object_size - kCanaryBytes, &canary, kCanaryBytes);
+  }
+  static FFA_INLINE void check_canary(void* object, const Span* span) {
+    uintptr_t canary;
+    memcpy(&canary, static_cast<char*>(object) + span->object_size - kCanaryBytes, kCanaryBytes);
+    if (FFA_UNLIKELY(canary != canary_for(object))) overflow(object);
+  }
+
   /// Local free of an object of a span this heap owns.
   FFA_INLINE void free_local(Span* span, void* p) noexcept {
     auto* object = static_cast<FreeObject*>(p);
-    uintptr_t marker = uintptr_t(p) ^ secret;
-    if (FFA_UNLIKELY(object->marker == marker)) return double_free(p);
-    object->next = span->local_free;
-    object->marker = marker;
+    if (FFA_UNLIKELY(object->is_marked_free())) return double_free(p);
+    if constexpr (FFA_SECURE) check_canary(p, span);
+    object->set_next(span->local_free);
+    object->marker = object->expected_marker();
     span->local_free = object;
     if (FFA_UNLIKELY(--span->used <= 0)) return free_local_slow(span);  // empty, or parked full
   }
@@ -68,11 +83,10 @@ struct Heap {
   /// frees. Called at thread exit and by malloc_trim.
   void tidy() noexcept;
 
-  /// Random value mixed into free-object markers; set once before the first allocation.
-  static inline uintptr_t secret = 0x5bd1e9955bd1e995ull;
-
-  /// Reports and aborts. Not [[noreturn]] so that callers can tail-call it.
+  /// Report and abort. Not [[noreturn]] so that callers can tail-call them.
   static void double_free(void* p) noexcept;
+  [[noreturn]] static void overflow(void* p) noexcept;
+  static void* corrupted_free_list(FreeObject* object) noexcept;
 };
 
 /// The heap every thread starts with: all bins empty, so the first malloc takes the slow path,

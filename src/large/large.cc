@@ -84,7 +84,8 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
 
 void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noexcept {
   size_t arena_align = align < kSliceSize ? kSliceSize : align;
-  if (size <= kLargeMax && arena_align <= kChunkAlign) {
+  // Secure builds place every large block in a region between guard pages.
+  if (!FFA_SECURE && size <= kLargeMax && arena_align <= kChunkAlign) {
     size_t bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
     if (arena_align == kSliceSize && cacheable(bytes)) {
       unsigned c = large_class(bytes);

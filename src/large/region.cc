@@ -19,7 +19,7 @@ static RegionHeader* publish(void* header_at, void* mapping, size_t mapping_size
   region->span.slices = unsigned(payload_size >> kSliceShift);
   region->span.kind = SpanKind::kRegion;
   region->span.is_zero = 1;
-  page_map().set(header_at, os::kPageSize + payload_size, &region->span);
+  page_map().set(header_at, kRegionLead + payload_size, &region->span);
   return region;
 }
 
@@ -47,14 +47,14 @@ RegionHeader* region_map(size_t size, size_t align) {
 }
 
 void region_unmap(RegionHeader* region) {
-  page_map().set(region->span.start - os::kPageSize, os::kPageSize + region->payload_size, nullptr);
+  page_map().set(region->span.start - kRegionLead, kRegionLead + region->payload_size, nullptr);
   os::unmap(region->mapping, region->mapping_size);
 }
 
 RegionHeader* region_remap(RegionHeader* region, size_t new_size) {
   size_t payload = align_up(new_size, os::kPageSize);
   char* header = region->span.start - os::kPageSize;
-  if (new_size > kMaxRegionBytes || region->mapping != header) return nullptr;
+  if (kRegionGuard != 0 || new_size > kMaxRegionBytes || region->mapping != header) return nullptr;
   size_t old_payload = region->payload_size;
   // Unpublish first: once mremap moves the pages, the old entries would point at nothing.
   page_map().set(header, os::kPageSize + old_payload, nullptr);
@@ -83,7 +83,7 @@ constexpr uint64_t kTickMask = 0xfff;
 
 uint64_t pack(const RegionHeader* r, uint64_t tick) {
   uint64_t pages = r->payload_size / os::kPageSize;
-  bool growable = r->mapping == r->span.start - os::kPageSize;
+  bool growable = kRegionGuard == 0 && r->mapping == r->span.start - os::kPageSize;
   return (uintptr_t(r) >> 12) | (pages << kPagesShift) | (uint64_t(growable) << kGrowableShift) |
          ((tick & kTickMask) << kTickShift);
 }
@@ -112,7 +112,7 @@ RegionHeader* RegionCache::try_take(size_t size, size_t align, RegionHeader** gr
   uint64_t best_entry = 0, growable_entry = 0;
   for (auto& entry : entries_) {
     uint64_t e = entry.load(std::memory_order_acquire);
-    uintptr_t start = uintptr_t(header_of(e)) + os::kPageSize;
+    uintptr_t start = uintptr_t(header_of(e)) + kRegionLead;
     if (e == 0 || (start & (align - 1)) != 0) continue;
     size_t payload = payload_of(e);
     if (payload >= size) {

@@ -3,13 +3,18 @@
 // the descriptor, then the payload. Freed regions are parked in a small cache and reused by size.
 // Includes base/, platform/ and core/.
 //
-//   mapping: [slack][header page: RegionHeader][payload ............][slack]
+//   mapping: [slack][header page: RegionHeader][(guard)][payload ............][(guard)][slack]
 //                                               ^ user pointer, aligned as asked
 #pragma once
 
 #include "core/page_map.h"
 
 namespace ffa {
+
+/// Secure builds put a PROT_NONE page between the header and the payload and another after the
+/// payload, so overflows and underflows of a large block fault instead of corrupting memory.
+constexpr size_t kRegionGuard = FFA_SECURE ? os::kPageSize : 0;
+constexpr size_t kRegionLead = os::kPageSize + kRegionGuard;  // header to payload
 
 struct RegionHeader {
   Span span;                // kind kRegion / kRegionCached; start = payload

@@ -81,6 +81,10 @@ void purge(void* p, size_t size) {
   account(counters.madvise_calls, counters.madvise_ns, start);
 }
 
+void protect_none(void* p, size_t size) {
+  if (mprotect(p, size, PROT_NONE) != 0) fatal("mprotect failed on", p);
+}
+
 void advise_huge_pages(void* p, size_t size) {
   uint64_t start = now_ns();
   madvise(p, size, MADV_HUGEPAGE);  // may fail where THP is off: harmless

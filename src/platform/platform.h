@@ -33,6 +33,9 @@ uint64_t now_ns();
 /// Coarse monotonic clock (a few milliseconds of resolution, cheaper still).
 uint64_t now_coarse_ns();
 
+/// Makes the range inaccessible (mprotect PROT_NONE): guard pages in secure builds.
+void protect_none(void* p, size_t size);
+
 /// Asks for transparent huge pages on the range (MADV_HUGEPAGE); best effort.
 void advise_huge_pages(void* p, size_t size);
 

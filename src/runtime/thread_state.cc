@@ -45,7 +45,7 @@ void global_init() {
     if (const auto* random = reinterpret_cast<const uint64_t*>(getauxval(AT_RANDOM))) {
       uint64_t seed;
       memcpy(&seed, random + 1, sizeof(seed));
-      Heap::secret ^= seed;
+      free_secret ^= seed;
     }
     options_init();
     if (pthread_key_create(&heap_key, thread_exit) != 0) fatal("pthread_key_create failed");

@@ -48,6 +48,7 @@ class Decay : public ::testing::Test {
 };
 
 TEST_F(Decay, RssFallsAfterABurstWithinTheDelay) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   constexpr size_t kBlock = 256 * kKiB;
   std::vector<void*> burst(256);  // 64 MiB of large blocks, all touched
   for (auto& b : burst) {
@@ -89,6 +90,7 @@ TEST_F(Decay, CachedRegionsAreUnmappedAfterTheDelay) {
 }
 
 TEST(SteadyState, RepeatingWorkloadMakesNoSyscalls) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   // The seed's shape, warmed up: then thousands of commits without one memory syscall.
   auto round = [] {
     std::vector<void*> v;
@@ -108,6 +110,7 @@ TEST(SteadyState, RepeatingWorkloadMakesNoSyscalls) {
 }
 
 TEST(FailFast, ContendedArenaFallsBackToARegionAtOnce) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   ffa_malloc_trim(0);
   ffa_stats before = stats();
   arena().lose_races_for_test(1000);  // every claim attempt loses its race
@@ -123,6 +126,7 @@ TEST(FailFast, ContendedArenaFallsBackToARegionAtOnce) {
 }
 
 TEST(FailFast, FullArenaFallsBackToARegionWhenItCannotGrow) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   ffa_malloc_trim(0);  // this thread's cache is empty: the request must go to the arena
   ffa_stats before = stats();
   // Fill the arena as it is now, then make growing it fail: the request must still succeed.
@@ -153,6 +157,7 @@ TEST(Calloc, FreshLargeMemoryIsNotClearedAgain) {
 }
 
 TEST(Realloc, ArenaRunsGrowAndShrinkInPlace) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   auto* p = static_cast<char*>(ffa_malloc(40 * kKiB));
   memset(p, 5, 40 * kKiB);
   ffa_stats before = stats();
@@ -169,6 +174,7 @@ TEST(Realloc, ArenaRunsGrowAndShrinkInPlace) {
 }
 
 TEST(Realloc, RegionsGrowWithMremapNotCopies) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   auto* p = static_cast<char*>(ffa_malloc(8 * kMiB));
   memset(p, 9, 8 * kMiB);
   ffa_stats before = stats();

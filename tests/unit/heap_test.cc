@@ -131,3 +131,40 @@ TEST(HeapDeathTest, FreeOfAnInteriorPointerAborts) {
 
 }  // namespace
 }  // namespace ffa
+
+namespace ffa {
+namespace {
+
+TEST(HeapDeathTest, WriteAfterFreeIntoTheFreeListIsCaught) {
+  EXPECT_DEATH(
+      {
+        auto* p = static_cast<char*>(ffa_malloc(64));
+        ffa_free(p);
+        memset(p, 0x41, 16);  // use after free: clobbers the link and the marker
+        for (int i = 0; i < 100000; ++i) ffa_malloc(64);  // until the list reaches p
+      },
+      "ffalloc: corrupted free list \\(write after free\\?\\) at 0x");
+}
+
+TEST(HeapDeathTest, MisalignedFreeAborts) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(ffa_malloc(64));
+        ffa_free(p + 1);
+      },
+      "ffalloc: free of invalid pointer \\(misaligned\\) 0x");
+}
+
+TEST(HeapDeathTest, SecureBuildsCatchAnOverflowIntoTheCanary) {
+  if (!FFA_SECURE) GTEST_SKIP() << "canaries are a secure-build feature";
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(ffa_malloc(40));
+        memset(p, 0, ffa_malloc_usable_size(p) + 1);  // one byte too far
+        ffa_free(p);
+      },
+      "ffalloc: buffer overflow detected \\(canary\\) in block 0x");
+}
+
+}  // namespace
+}  // namespace ffa
