@@ -236,6 +236,7 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
   span->used++;
   object->marker = 0;
   if constexpr (FFA_SECURE) set_canary(object, span);
+  if constexpr (kFastPathStats) bump(counters.mallocs);
   return object;
 }
 

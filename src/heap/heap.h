@@ -18,10 +18,17 @@ struct SpanList {
   Span* tail = nullptr;
 };
 
-/// Per-thread counters of the small path's slow events.
+/// Per-thread counters of the small path (written by the owning thread only).
 struct SmallCounters {
-  std::atomic<uint64_t> spans_created{0}, spans_released{0}, remote_frees{0};
+  std::atomic<uint64_t> mallocs{0}, local_frees{0}, spans_created{0}, spans_released{0},
+      remote_frees{0};
 };
+
+#ifndef FFA_STATS
+#define FFA_STATS 1
+#endif
+/// Whether the fast paths count (meson -Dstats=false compiles the counting out).
+constexpr bool kFastPathStats = FFA_STATS;
 
 struct Heap {
   // The current span per size for n <= kDirectMax (saves the class lookup on the fast path),
@@ -49,6 +56,7 @@ struct Heap {
       span->used++;
       object->marker = 0;
       if constexpr (FFA_SECURE) set_canary(object, span);
+      if constexpr (kFastPathStats) bump(counters.mallocs);
       return object;
     }
     return malloc_small_slow(size);
@@ -73,6 +81,7 @@ struct Heap {
     object->set_next(span->local_free);
     object->marker = object->expected_marker();
     span->local_free = object;
+    if constexpr (kFastPathStats) bump(counters.local_frees);
     if (FFA_UNLIKELY(--span->used <= 0)) return free_local_slow(span);  // empty, or parked full
   }
 

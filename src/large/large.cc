@@ -9,6 +9,9 @@ namespace ffa {
 
 LargeConfig large_config;
 
+static std::atomic<size_t> region_bytes_live{0};
+size_t large_region_bytes_live() noexcept { return region_bytes_live.load(std::memory_order_relaxed); }
+
 namespace {
 
 bool cacheable(size_t bytes) {
@@ -74,22 +77,48 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
     region->span.is_zero = 0;
   } else {
     region = region_map(size, align);
+    if (region == nullptr && region_cache().trim(/*everything=*/true, 0) != 0) {
+      region = region_map(size, align);  // out of address space: cached regions went first
+    }
     if (region == nullptr) return nullptr;
     if (cache != nullptr) bump(cache->counters.regions_mapped);
   }
+  region_bytes_live.fetch_add(region->payload_size, std::memory_order_relaxed);
   return finish(&region->span, size, zero);
+}
+
+}  // namespace
+
+namespace {
+
+// Past the thread cache: the arena, then regions. Timed, for the stats' "profile".
+void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t align,
+                        size_t arena_align, bool cacheable_request, bool zero) {
+  uint64_t start = os::now_ns();
+  decay_maybe_tick();
+  if (cacheable_request) decay_thread_cache(cache);
+  void* p = nullptr;
+  if (bytes != 0) {
+    if (Span* span = try_arena(cache, bytes >> kSliceShift, arena_align)) {
+      p = finish(span, size, zero);
+    }
+  }
+  if (p == nullptr) p = region_malloc(cache, size, align, zero);
+  cache->counters.slow_ns.store(get_relaxed(cache->counters.slow_ns) + os::now_ns() - start,
+                                std::memory_order_relaxed);
+  return p;
 }
 
 }  // namespace
 
 void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noexcept {
   size_t arena_align = align < kSliceSize ? kSliceSize : align;
+  size_t bytes = 0;  // arena run size, 0 when the arena cannot take the request
   // Secure builds place every large block in a region between guard pages.
   if (!FFA_SECURE && size <= kLargeMax && arena_align <= kChunkAlign) {
-    size_t bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
+    bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
     if (arena_align == kSliceSize && cacheable(bytes)) {
-      unsigned c = large_class(bytes);
-      LargeCache::Bin& bin = cache->bins[c];
+      LargeCache::Bin& bin = cache->bins[large_class(bytes)];
       if (FFA_LIKELY(bin.count != 0)) {
         Span* span = bin.blocks[--bin.count];
         if (bin.count < bin.low_water) bin.low_water = bin.count;
@@ -98,22 +127,17 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
         bump(cache->counters.cache_hits);
         return finish(span, size, zero);
       }
-      decay_maybe_tick();
-      decay_thread_cache(cache);
-    } else {
-      decay_maybe_tick();
+      return large_malloc_slow(cache, size, bytes, align, arena_align, true, zero);
     }
-    if (Span* span = try_arena(cache, bytes >> kSliceShift, arena_align)) {
-      return finish(span, size, zero);
-    }
-  } else {
-    decay_maybe_tick();
   }
-  return region_malloc(cache, size, align, zero);
+  return large_malloc_slow(cache, size, bytes, align, arena_align, false, zero);
 }
 
 void large_free(LargeCache* cache, Span* span) noexcept {
+  if (cache != nullptr) bump(cache->counters.frees);
   if (span->kind == SpanKind::kRegion) {
+    region_bytes_live.fetch_sub(reinterpret_cast<RegionHeader*>(span)->payload_size,
+                                std::memory_order_relaxed);
     span->kind = SpanKind::kRegionCached;
     region_cache().put(reinterpret_cast<RegionHeader*>(span), decay_now_tick());
     return;
@@ -171,8 +195,11 @@ void* large_try_resize(Span* span, size_t new_size) noexcept {
       return span->start;
     }
     if (new_size <= kLargeMax) return nullptr;  // moving down to the arena: copy
+    size_t old_payload = region->payload_size;
     RegionHeader* moved = region_remap(region, new_size);
-    return moved != nullptr ? moved->span.start : nullptr;
+    if (moved == nullptr) return nullptr;
+    region_bytes_live.fetch_add(moved->payload_size - old_payload, std::memory_order_relaxed);
+    return moved->span.start;
   }
   if (new_size > kLargeMax) return nullptr;
   size_t have = block_bytes(span);

@@ -35,7 +35,8 @@ extern LargeConfig large_config;
 /// Per-thread counters (written by the owning thread only, read by stats with relaxed loads).
 struct LargeCounters {
   std::atomic<uint64_t> cache_hits{0}, arena_hits{0}, failfast_nospace{0},
-      failfast_contended{0}, regions_mapped{0}, regions_reused{0}, regions_grown{0};
+      failfast_contended{0}, regions_mapped{0}, regions_reused{0}, regions_grown{0}, frees{0},
+      slow_ns{0};
 };
 
 struct LargeCache {
@@ -67,9 +68,15 @@ size_t large_usable_size(const Span* span) noexcept;
 void* large_try_resize(Span* span, size_t new_size) noexcept;
 
 
+/// Payload bytes of live regions (process-wide).
+size_t large_region_bytes_live() noexcept;
+
 /// Bumps a per-thread counter without an atomic read-modify-write.
 FFA_INLINE void bump(std::atomic<uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+FFA_INLINE uint64_t get_relaxed(const std::atomic<uint64_t>& counter) {
+  return counter.load(std::memory_order_relaxed);
 }
 
 }  // namespace ffa

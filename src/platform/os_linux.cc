@@ -40,6 +40,13 @@ uint64_t now_coarse_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
+// Racy maximum: good enough for a statistic.
+static void note_mapped(uint64_t now_mapped) {
+  if (now_mapped > counters.bytes_mapped_peak.load(std::memory_order_relaxed)) {
+    counters.bytes_mapped_peak.store(now_mapped, std::memory_order_relaxed);
+  }
+}
+
 static void account(std::atomic<uint64_t>& calls, std::atomic<uint64_t>& ns, uint64_t start) {
   calls.fetch_add(1, std::memory_order_relaxed);
   ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
@@ -62,7 +69,7 @@ void* map(size_t size, size_t align, void** mapped_base, size_t* mapped_size) {
     counters.map_failures.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
-  counters.bytes_mapped.fetch_add(length, std::memory_order_relaxed);
+  note_mapped(counters.bytes_mapped.fetch_add(length, std::memory_order_relaxed) + length);
   *mapped_base = p;
   *mapped_size = length;
   return reinterpret_cast<void*>(align_up(uintptr_t(p), align));
@@ -106,7 +113,8 @@ void* remap(void* p, size_t old_size, size_t new_size) {
     return nullptr;
   }
   if (new_size > old_size) {
-    counters.bytes_mapped.fetch_add(new_size - old_size, std::memory_order_relaxed);
+    note_mapped(counters.bytes_mapped.fetch_add(new_size - old_size, std::memory_order_relaxed) +
+                new_size - old_size);
   } else {
     counters.bytes_mapped.fetch_sub(old_size - new_size, std::memory_order_relaxed);
   }

@@ -48,7 +48,7 @@ struct Counters {
   std::atomic<uint64_t> madvise_calls{0}, madvise_ns{0};
   std::atomic<uint64_t> mremap_calls{0}, mremap_ns{0};
   std::atomic<uint64_t> map_failures{0};
-  std::atomic<uint64_t> bytes_mapped{0};
+  std::atomic<uint64_t> bytes_mapped{0}, bytes_mapped_peak{0};
 };
 /// Process-wide syscall counters (relaxed atomics; touched only around syscalls).
 extern Counters counters;

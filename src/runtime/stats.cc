@@ -14,6 +14,8 @@ uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_r
 
 void add_heap(const Heap* heap, void* arg) {
   auto* out = static_cast<ffa_stats*>(arg);
+  out->small_mallocs += get(heap->counters.mallocs);
+  out->small_frees_local += get(heap->counters.local_frees);
   out->small_spans_created += get(heap->counters.spans_created);
   out->small_spans_released += get(heap->counters.spans_released);
   out->remote_frees += get(heap->counters.remote_frees);
@@ -25,6 +27,37 @@ void add_heap(const Heap* heap, void* arg) {
   out->arena_failfast_contended += get(large.failfast_contended);
   out->regions_mapped += get(large.regions_mapped);
   out->regions_reused += get(large.regions_reused);
+  out->large_frees += get(large.frees);
+  out->large_slow_ns += get(large.slow_ns);
+  out->large_bytes_cached += heap->large.bytes;
+}
+
+// Walks the claimed runs of every arena chunk: per-class spans and objects in use, live large
+// blocks. Reads descriptors other threads may be changing: exact only when they are quiescent.
+void add_arena(ffa_stats* out) {
+  for (unsigned c = 0; c < kSmallClasses; ++c) out->class_size[c] = small_class_size(c);
+  for (unsigned i = 0; i < arena().chunk_count(); ++i) {
+    const ArenaChunk* chunk = arena().chunk(i);
+    for (unsigned pos = 0; pos < kSlicesPerChunk;) {
+      if (!(chunk->in_use[pos / 64].load(std::memory_order_relaxed) & (uint64_t(1) << (pos % 64)))) {
+        ++pos;
+        continue;
+      }
+      const Span& span = chunk->spans[pos];
+      unsigned step = span.slices != 0 ? span.slices : 1;
+      if (span.kind == SpanKind::kSmall && span.size_class < kSmallClasses) {
+        out->class_spans[span.size_class]++;
+        uint64_t used = uint32_t(span.used) & ~uint32_t(kParkedFull);
+        out->class_objects_in_use[span.size_class] += used;
+        out->small_bytes_in_use += used * span.object_size;
+      } else if (span.kind == SpanKind::kLarge) {
+        out->large_bytes_in_use += uint64_t(span.slices) << kSliceShift;
+      } else if (span.kind != SpanKind::kLargeCached) {
+        step = 1;  // metadata or a run being claimed right now
+      }
+      pos += step;
+    }
+  }
 }
 
 }  // namespace
@@ -33,6 +66,8 @@ void stats_collect(ffa_stats* out) {
   memset(out, 0, sizeof(*out));
   add_heap(&kEmptyHeap, out);
   for_each_heap(add_heap, out);
+  add_arena(out);
+  out->large_bytes_in_use += large_region_bytes_live();
   const os::Counters& c = os::counters;
   out->os_mmap_calls = get(c.mmap_calls);
   out->os_mmap_ns = get(c.mmap_ns);
@@ -44,6 +79,7 @@ void stats_collect(ffa_stats* out) {
   out->os_mremap_ns = get(c.mremap_ns);
   out->os_map_failures = get(c.map_failures);
   out->bytes_reserved = get(c.bytes_mapped);
+  out->bytes_reserved_peak = get(c.bytes_mapped_peak);
   out->arena_bytes_in_use = arena().bytes_in_use();
   out->arena_bytes_in_use_peak = arena().peak_bytes_in_use();
   out->region_bytes_cached = region_cache().cached_bytes();
@@ -53,53 +89,80 @@ void stats_collect(ffa_stats* out) {
   out->decay_bytes_unmapped = get(decay_counters.bytes_unmapped);
 }
 
+namespace {
+
+// One report line: "ffalloc:   <name padded> <value>" (values in decimal), built on the stack.
+void row(const char* name, uint64_t value, const char* unit = "") {
+  char line[128];
+  size_t n = strlen(name);
+  memcpy(line, "  ", 2);
+  memcpy(line + 2, name, n);
+  n += 2;
+  while (n < 40) line[n++] = ' ';
+  n += format_uint(line + n, value, false);
+  size_t u = strlen(unit);
+  memcpy(line + n, unit, u);
+  line[n + u] = '\0';
+  message(line);
+}
+
+}  // namespace
+
 void stats_print() {
   ffa_stats s;
   stats_collect(&s);
-  struct Row {
-    const char* name;
-    uint64_t value;
-  };
-  const Row rows[] = {
-      {"small spans created", s.small_spans_created},
-      {"small spans released", s.small_spans_released},
-      {"small remote frees", s.remote_frees},
-      {"large thread-cache hits", s.large_cache_hits},
-      {"large arena hits", s.arena_hits},
-      {"large arena fail-fast (no space)", s.arena_failfast_nospace},
-      {"large arena fail-fast (contended)", s.arena_failfast_contended},
-      {"regions mapped", s.regions_mapped},
-      {"regions reused", s.regions_reused},
-      {"regions grown (mremap)", s.regions_grown},
-      {"decay ticks", s.decay_ticks},
-      {"decay bytes purged", s.decay_bytes_purged},
-      {"decay bytes unmapped", s.decay_bytes_unmapped},
-      {"mmap calls", s.os_mmap_calls},
-      {"mmap ns", s.os_mmap_ns},
-      {"munmap calls", s.os_munmap_calls},
-      {"munmap ns", s.os_munmap_ns},
-      {"madvise calls", s.os_madvise_calls},
-      {"madvise ns", s.os_madvise_ns},
-      {"mremap calls", s.os_mremap_calls},
-      {"mremap ns", s.os_mremap_ns},
-      {"map failures (ENOMEM)", s.os_map_failures},
-      {"bytes reserved", s.bytes_reserved},
-      {"arena bytes in use", s.arena_bytes_in_use},
-      {"arena bytes in use, peak", s.arena_bytes_in_use_peak},
-      {"region bytes cached", s.region_bytes_cached},
-      {"arena bytes free, not purged", s.arena_bytes_dirty_free},
-  };
   message("statistics");
-  for (const Row& row : rows) {
-    char line[96];
-    size_t n = strlen(row.name);
-    memcpy(line, "  ", 2);
-    memcpy(line + 2, row.name, n);
-    n += 2;
-    while (n < 40) line[n++] = ' ';
-    n += format_uint(line + n, row.value, false);
-    line[n] = '\0';
-    message(line);
+  message(" small objects");
+  row("small mallocs", s.small_mallocs);
+  row("small local frees", s.small_frees_local);
+  row("small remote frees", s.remote_frees);
+  row("small spans created", s.small_spans_created);
+  row("small spans released", s.small_spans_released);
+  message(" large blocks");
+  row("large thread-cache hits", s.large_cache_hits);
+  row("large arena hits", s.arena_hits);
+  row("large arena fail-fast (no space)", s.arena_failfast_nospace);
+  row("large arena fail-fast (contended)", s.arena_failfast_contended);
+  row("regions mapped", s.regions_mapped);
+  row("regions reused", s.regions_reused);
+  row("regions grown (mremap)", s.regions_grown);
+  row("large frees", s.large_frees);
+  row("large time past the thread cache", s.large_slow_ns / 1000, " us");
+  message(" memory syscalls");
+  row("mmap calls", s.os_mmap_calls);
+  row("mmap time", s.os_mmap_ns / 1000, " us");
+  row("munmap calls", s.os_munmap_calls);
+  row("munmap time", s.os_munmap_ns / 1000, " us");
+  row("madvise calls", s.os_madvise_calls);
+  row("madvise time", s.os_madvise_ns / 1000, " us");
+  row("mremap calls", s.os_mremap_calls);
+  row("mremap time", s.os_mremap_ns / 1000, " us");
+  row("map failures (ENOMEM)", s.os_map_failures);
+  message(" decay");
+  row("decay ticks", s.decay_ticks);
+  row("decay purged", s.decay_bytes_purged / 1024, " KiB");
+  row("decay unmapped", s.decay_bytes_unmapped / 1024, " KiB");
+  message(" bytes");
+  row("reserved (mapped)", s.bytes_reserved / 1024, " KiB");
+  row("reserved, peak", s.bytes_reserved_peak / 1024, " KiB");
+  row("small objects in use", s.small_bytes_in_use / 1024, " KiB");
+  row("large blocks in use", s.large_bytes_in_use / 1024, " KiB");
+  row("large blocks in thread caches", s.large_bytes_cached / 1024, " KiB");
+  row("arena in use", s.arena_bytes_in_use / 1024, " KiB");
+  row("arena in use, peak", s.arena_bytes_in_use_peak / 1024, " KiB");
+  row("arena free, not yet purged", s.arena_bytes_dirty_free / 1024, " KiB");
+  row("regions cached", s.region_bytes_cached / 1024, " KiB");
+  message(" small classes with spans (size: spans, objects in use)");
+  for (unsigned c = 0; c < FFA_STATS_CLASSES; ++c) {
+    if (s.class_spans[c] == 0) continue;
+    char name[48] = "  class ";
+    size_t n = strlen(name);
+    n += format_uint(name + n, s.class_size[c], false);
+    memcpy(name + n, " B: spans ", 10);
+    n += 10;
+    n += format_uint(name + n, s.class_spans[c], false);
+    memcpy(name + n, ", objects", 10);
+    row(name, s.class_objects_in_use[c]);
   }
 }
 
