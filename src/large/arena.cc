@@ -55,7 +55,10 @@ bool Arena::grow(bool try_only) {
   growing_.fetch_add(1, std::memory_order_relaxed);
   void* mapped_base;
   size_t mapped_size;
-  void* p = os::map(kChunkSize, kChunkAlign, &mapped_base, &mapped_size);
+  // 2 MiB alignment only when huge pages are wanted: the alignment slack costs address space,
+  // which matters under RLIMIT_AS.
+  void* p = os::map(kChunkSize, huge_pages_ ? kChunkAlign : os::kPageSize, &mapped_base,
+                    &mapped_size);
   bool ok = p != nullptr && page_map().ensure(p, kChunkSize);
   if (ok && huge_pages_) os::advise_huge_pages(p, kChunkSize);
   if (ok) {
@@ -136,7 +139,7 @@ static unsigned next_set(const ArenaChunk* chunk, unsigned pos, unsigned end) {
 // Best fit among the first kMaxRunsExamined (16) free runs of the chunk: the smallest run that
 // holds the request (an exact fit ends the search). Best fit keeps big holes for big requests,
 // which matters when sizes from 8 KiB to 4 MiB share the arena.
-Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices, unsigned from,
+Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsigned from,
                           ClaimFailure* why) {
   constexpr unsigned kMaxRunsExamined = 16;
   unsigned n = unsigned(slices);
@@ -147,7 +150,9 @@ Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices,
     for (unsigned at = next_clear(chunk, from); at < kSlicesPerChunk && examined < kMaxRunsExamined;
          ++examined) {
       unsigned run_end = next_set(chunk, at, kSlicesPerChunk);
-      unsigned start = unsigned(align_up(at, align_slices));
+      // Alignment is of the address: chunks themselves are only page aligned.
+      uintptr_t at_address = uintptr_t(chunk->base) + size_t(at) * kSliceSize;
+      unsigned start = unsigned((align_up(at_address, align) - uintptr_t(chunk->base)) / kSliceSize);
       if (start + n <= run_end && run_end - at < best_length) {
         best = start;
         best_length = run_end - at;
@@ -178,7 +183,6 @@ Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices,
 Span* Arena::try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure* why) {
   *why = ClaimFailure::kNoSpace;
   if (slices > kSlicesPerChunk - kMetaSlices || align > kChunkAlign) return nullptr;
-  size_t align_slices = align <= kSliceSize ? 1 : align / kSliceSize;
   unsigned count = count_.load(std::memory_order_acquire);
   if (count == 0) return nullptr;
   // First fit, chunk by chunk, starting with the chunk of the thread's last claim. First fit
@@ -189,7 +193,7 @@ Span* Arena::try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure
   for (unsigned i = 0; i < count; ++i) {
     unsigned c = (start_chunk + i) % count;
     ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
-    Span* span = try_claim_in(chunk, slices, align_slices, kMetaSlices, why);
+    Span* span = try_claim_in(chunk, slices, align, kMetaSlices, why);
     if (span != nullptr) {
       *hint = c * kSlicesPerChunk + unsigned((span->start - chunk->base) / kSliceSize);
       *why = ClaimFailure::kNone;

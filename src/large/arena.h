@@ -11,7 +11,7 @@
 namespace ffa {
 
 constexpr size_t kChunkSize = 32 * kMiB;
-constexpr size_t kChunkAlign = 2 * kMiB;
+constexpr size_t kChunkAlign = 2 * kMiB;  // with FFALLOC_THP; else chunks are page aligned
 constexpr unsigned kSlicesPerChunk = unsigned(kChunkSize / kSliceSize);  // 4096
 constexpr unsigned kBitmapWords = kSlicesPerChunk / 64;
 
@@ -83,7 +83,7 @@ class Arena {
   static Arena& instance() { return arena_; }
 
  private:
-  Span* try_claim_in(ArenaChunk* chunk, size_t slices, size_t align_slices, unsigned from,
+  Span* try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsigned from,
                      ClaimFailure* why);
   bool claim_bits(ArenaChunk* chunk, unsigned pos, unsigned n);
 

@@ -104,6 +104,14 @@ void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t ali
     }
   }
   if (p == nullptr) p = region_malloc(cache, size, align, zero);
+  if (p == nullptr && bytes == 0 && !FFA_SECURE && size <= kLargeMax * 4 &&
+      arena_align <= kChunkAlign) {
+    // Out of address space (RLIMIT_AS, say) with the arena holding free chunks from an earlier
+    // burst: serve a huge request from them rather than fail.
+    if (Span* span = try_arena(cache, align_up(size, kSliceSize) >> kSliceShift, arena_align)) {
+      p = finish(span, size, zero);
+    }
+  }
   cache->counters.slow_ns.store(get_relaxed(cache->counters.slow_ns) + os::now_ns() - start,
                                 std::memory_order_relaxed);
   return p;
