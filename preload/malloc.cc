@@ -1,6 +1,7 @@
 // The interposed C malloc family and glibc's aliases: each a one-line forward into ffa::libc.
 // Every symbol ffalloc interposes in C is listed here and in exports.map.
 #include <malloc.h>
+#include <stdio.h>
 
 #include "c_api.h"
 #include "ffalloc/ffalloc.h"
@@ -33,6 +34,7 @@ FFA_PUBLIC void free_aligned_sized(void* p, size_t, size_t) noexcept { libc::fre
 FFA_PUBLIC int malloc_trim(size_t pad) noexcept { return ffa_malloc_trim(pad); }
 FFA_PUBLIC void malloc_stats(void) noexcept { ffa_malloc_stats(); }
 FFA_PUBLIC int mallopt(int param, int value) noexcept { return ffa_mallopt(param, value); }
+FFA_PUBLIC int malloc_info(int options, FILE* out) noexcept { return ffa_malloc_info(options, out); }
 FFA_PUBLIC struct mallinfo2 mallinfo2(void) noexcept {
   ffa_stats s;
   ffa_stats_get(&s);

@@ -2,6 +2,7 @@
 #include "c_api.h"
 
 #include <malloc.h>
+#include <stdio.h>
 
 #include "ffalloc/ffalloc.h"
 
@@ -158,14 +159,66 @@ FFA_API void ffa_free_aligned_sized(void* p, size_t, size_t) { libc::free(p); }
 
 FFA_API int ffa_malloc_trim(size_t) { return trim() > 0 ? 1 : 0; }
 FFA_API void ffa_malloc_stats(void) { stats_print(); }
-FFA_API int ffa_mallopt(int param, int) {
-  switch (param) {  // glibc's parameters: accepted; none changes ffalloc's behaviour yet
-    case M_MXFAST: case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
-    case M_MMAP_MAX: case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
+FFA_API int ffa_mallopt(int param, int value) {
+  switch (param) {
+    case M_MMAP_THRESHOLD:  // requests above it go straight to mapped regions
+      if (value < 0) return 0;
+      large_config.region_threshold =
+          size_t(value) <= kSmallMax ? kSmallMax : size_t(value) > kLargeMax ? kLargeMax : size_t(value);
       return 1;
+    case M_MXFAST: case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_MAX: case M_CHECK_ACTION:
+    case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
+      return 1;  // glibc's knobs for glibc's design: accepted and ignored (README)
     default:
       return 0;
   }
+}
+
+// glibc's malloc_info shape: one <heap> with a <size> line per small class (free objects in its
+// spans), then totals. Written with stdio: this runs in the caller, not inside malloc.
+FFA_API int ffa_malloc_info(int options, FILE* out) {
+  if (options != 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  ffa_stats s;
+  stats_collect(&s);
+  uint64_t free_count = 0, free_bytes = 0;
+  fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", out);
+  for (unsigned c = 0; c < kSmallClasses; ++c) {
+    if (s.class_spans[c] == 0) continue;
+    uint64_t capacity = s.class_spans[c] * ((span_slices(c) * kSliceSize) / s.class_size[c]);
+    uint64_t count = capacity - s.class_objects_in_use[c];
+    fprintf(out, "  <size from=\"%llu\" to=\"%llu\" total=\"%llu\" count=\"%llu\"/>\n",
+            (unsigned long long)(c == 0 ? 1 : small_class_size(c - 1) + 1),
+            (unsigned long long)s.class_size[c], (unsigned long long)(count * s.class_size[c]),
+            (unsigned long long)count);
+    free_count += count;
+    free_bytes += count * s.class_size[c];
+  }
+  uint64_t current = s.arena_bytes_in_use + s.region_bytes_cached + s.large_bytes_in_use;
+  fprintf(out,
+          "</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+          "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
+          "<system type=\"current\" size=\"%llu\"/>\n<system type=\"max\" size=\"%llu\"/>\n"
+          "<aspace type=\"total\" size=\"%llu\"/>\n<aspace type=\"mprotect\" size=\"%llu\"/>\n"
+          "</heap>\n",
+          (unsigned long long)free_count, (unsigned long long)free_bytes,
+          (unsigned long long)current, (unsigned long long)s.arena_bytes_in_use_peak,
+          (unsigned long long)s.bytes_reserved, (unsigned long long)s.bytes_reserved);
+  fprintf(out,
+          "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+          "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
+          "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>\n"
+          "<system type=\"current\" size=\"%llu\"/>\n<system type=\"max\" size=\"%llu\"/>\n"
+          "<aspace type=\"total\" size=\"%llu\"/>\n<aspace type=\"mprotect\" size=\"%llu\"/>\n"
+          "</malloc>\n",
+          (unsigned long long)free_count, (unsigned long long)free_bytes,
+          (unsigned long long)s.regions_live,
+          (unsigned long long)s.large_bytes_in_use, (unsigned long long)current,
+          (unsigned long long)s.bytes_reserved_peak, (unsigned long long)s.bytes_reserved,
+          (unsigned long long)s.bytes_reserved);
+  return 0;
 }
 
 FFA_API int ffa_owns(const void* p) {

@@ -40,6 +40,9 @@ FFA_API void ffa_free_aligned_sized(void* ptr, size_t alignment, size_t size);
 FFA_API int ffa_malloc_trim(size_t pad);
 FFA_API void ffa_malloc_stats(void);
 FFA_API int ffa_mallopt(int param, int value);
+/* glibc's malloc_info(3): XML on out; options must be 0 (else -1, errno EINVAL). */
+struct _IO_FILE;
+FFA_API int ffa_malloc_info(int options, struct _IO_FILE* out);
 
 /* Extensions. */
 
@@ -47,21 +50,27 @@ FFA_API int ffa_mallopt(int param, int value);
  * whatever ptr is). */
 FFA_API int ffa_owns(const void* ptr);
 
-/* Process-wide counters, summed over all threads on demand. Counts are exact once the threads
- * that did the work are quiescent. */
+/* Process-wide counters, summed over all threads on demand. Exact once the threads that did the
+ * work are quiescent. Fast paths count with plain per-thread adds (compile them out with
+ * -Dstats=false); only slow paths are timed. */
+#define FFA_STATS_CLASSES 40
 struct ffa_stats {
-  /* small objects */
-  uint64_t small_spans_created;    /* spans claimed from the arena for small objects */
+  /* small objects (<= 32 KiB): operations by path */
+  uint64_t small_mallocs;          /* objects handed out by a thread's spans */
+  uint64_t small_frees_local;      /* freed by the owning thread */
+  uint64_t remote_frees;           /* freed by another thread (lock-free push) */
+  uint64_t small_spans_created;    /* spans claimed from the arena */
   uint64_t small_spans_released;   /* empty spans given back to the arena */
-  uint64_t remote_frees;           /* small frees by a thread that does not own the span */
-  /* large blocks (> FFA_SMALL_MAX) */
-  uint64_t large_cache_hits;       /* served by the per-thread large cache */
-  uint64_t arena_hits;             /* contiguous arena claim succeeded */
+  /* large blocks (> 32 KiB): allocations by path */
+  uint64_t large_cache_hits;       /* the per-thread large cache */
+  uint64_t arena_hits;             /* a contiguous arena claim */
   uint64_t arena_failfast_nospace; /* arena scan found no run: fell back at once */
   uint64_t arena_failfast_contended; /* lost claim races: fell back at once */
-  uint64_t regions_mapped;         /* fresh mmap-backed regions */
-  uint64_t regions_reused;         /* served from the region cache */
+  uint64_t regions_mapped;         /* a fresh mmap-backed region */
+  uint64_t regions_reused;         /* the region cache */
   uint64_t regions_grown;          /* a smaller cached region grown with mremap */
+  uint64_t large_frees;
+  uint64_t large_slow_ns;          /* time in the large path past the thread cache */
   /* decay: memory given back to the OS after it sat unused */
   uint64_t decay_ticks;
   uint64_t decay_bytes_purged;     /* arena runs purged (madvise) */
@@ -73,12 +82,20 @@ struct ffa_stats {
   uint64_t os_mremap_calls, os_mremap_ns;
   uint64_t os_map_failures;        /* mmap/mremap that returned ENOMEM (real or injected) */
   /* bytes */
-  uint64_t bytes_reserved;         /* address space currently mapped by ffalloc */
-  uint64_t arena_bytes_in_use;     /* arena slices currently claimed (spans + large runs) */
+  uint64_t bytes_reserved;         /* address space mapped by ffalloc now */
+  uint64_t bytes_reserved_peak;
+  uint64_t small_bytes_in_use;     /* small objects handed out (class sizes) */
+  uint64_t large_bytes_in_use;     /* live large blocks and regions */
+  uint64_t regions_live;           /* mapped regions holding a live block */
+  uint64_t large_bytes_cached;     /* large blocks in thread caches */
+  uint64_t arena_bytes_in_use;     /* arena slices claimed (spans + large runs + cached) */
   uint64_t arena_bytes_in_use_peak;
-  uint64_t region_bytes_in_use;    /* mapped regions currently holding a live block */
-  uint64_t region_bytes_cached;    /* mapped regions parked in the region cache */
   uint64_t arena_bytes_dirty_free; /* free arena slices that may still be resident */
+  uint64_t region_bytes_cached;    /* mapped regions parked in the region cache */
+  /* per small size class */
+  uint64_t class_size[FFA_STATS_CLASSES];
+  uint64_t class_spans[FFA_STATS_CLASSES];
+  uint64_t class_objects_in_use[FFA_STATS_CLASSES];
 };
 
 FFA_API void ffa_stats_get(struct ffa_stats* out);

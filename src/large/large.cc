@@ -9,8 +9,9 @@ namespace ffa {
 
 LargeConfig large_config;
 
-static std::atomic<size_t> region_bytes_live{0};
+static std::atomic<size_t> region_bytes_live{0}, regions_live{0};
 size_t large_region_bytes_live() noexcept { return region_bytes_live.load(std::memory_order_relaxed); }
+size_t large_regions_live() noexcept { return regions_live.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -84,6 +85,7 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
     if (cache != nullptr) bump(cache->counters.regions_mapped);
   }
   region_bytes_live.fetch_add(region->payload_size, std::memory_order_relaxed);
+  regions_live.fetch_add(1, std::memory_order_relaxed);
   return finish(&region->span, size, zero);
 }
 
@@ -123,7 +125,7 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
   size_t arena_align = align < kSliceSize ? kSliceSize : align;
   size_t bytes = 0;  // arena run size, 0 when the arena cannot take the request
   // Secure builds place every large block in a region between guard pages.
-  if (!FFA_SECURE && size <= kLargeMax && arena_align <= kChunkAlign) {
+  if (!FFA_SECURE && size <= large_config.region_threshold && arena_align <= kChunkAlign) {
     bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
     if (arena_align == kSliceSize && cacheable(bytes)) {
       LargeCache::Bin& bin = cache->bins[large_class(bytes)];
@@ -146,6 +148,7 @@ void large_free(LargeCache* cache, Span* span) noexcept {
   if (span->kind == SpanKind::kRegion) {
     region_bytes_live.fetch_sub(reinterpret_cast<RegionHeader*>(span)->payload_size,
                                 std::memory_order_relaxed);
+    regions_live.fetch_sub(1, std::memory_order_relaxed);
     span->kind = SpanKind::kRegionCached;
     region_cache().put(reinterpret_cast<RegionHeader*>(span), decay_now_tick());
     return;

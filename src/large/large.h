@@ -29,6 +29,7 @@ struct LargeConfig {
   size_t cache_bytes = 1 * kMiB;      // per-thread large cache budget
   uint64_t decay_ns = 1000000000;     // free memory is returned this long after it was freed
   bool huge_pages = false;            // MADV_HUGEPAGE on arena chunks
+  size_t region_threshold = kLargeMax; // larger requests go straight to regions (M_MMAP_THRESHOLD)
 };
 extern LargeConfig large_config;
 
@@ -68,8 +69,9 @@ size_t large_usable_size(const Span* span) noexcept;
 void* large_try_resize(Span* span, size_t new_size) noexcept;
 
 
-/// Payload bytes of live regions (process-wide).
+/// Payload bytes and number of live regions (process-wide).
 size_t large_region_bytes_live() noexcept;
+size_t large_regions_live() noexcept;
 
 /// Bumps a per-thread counter without an atomic read-modify-write.
 FFA_INLINE void bump(std::atomic<uint64_t>& counter) {

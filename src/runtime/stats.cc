@@ -68,6 +68,7 @@ void stats_collect(ffa_stats* out) {
   for_each_heap(add_heap, out);
   add_arena(out);
   out->large_bytes_in_use += large_region_bytes_live();
+  out->regions_live = large_regions_live();
   const os::Counters& c = os::counters;
   out->os_mmap_calls = get(c.mmap_calls);
   out->os_mmap_ns = get(c.mmap_ns);

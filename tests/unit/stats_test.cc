@@ -1,0 +1,79 @@
+// Statistics: the counters tell what a known sequence of operations did, path by path.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "ffalloc/ffalloc.h"
+#include "runtime/runtime.h"
+
+namespace ffa {
+namespace {
+
+ffa_stats stats() {
+  ffa_stats s;
+  ffa_stats_get(&s);
+  return s;
+}
+
+TEST(Stats, SmallOperationsAreCountedByPath) {
+  if (!kFastPathStats) GTEST_SKIP() << "built with -Dstats=false";
+  ffa_free(ffa_malloc(8));  // this thread has a heap
+  ffa_stats before = stats();
+  std::vector<void*> v(1000);
+  for (auto& p : v) p = ffa_malloc(48);
+  ffa_stats mid = stats();
+  EXPECT_EQ(mid.small_mallocs - before.small_mallocs, 1000u);
+  EXPECT_EQ(mid.class_objects_in_use[small_class(48)] -
+                before.class_objects_in_use[small_class(48)], 1000u);
+  EXPECT_GE(mid.small_bytes_in_use - before.small_bytes_in_use, 1000u * 48);
+  for (size_t i = 0; i < 600; ++i) ffa_free(v[i]);
+  std::thread([&] {
+    for (size_t i = 600; i < 1000; ++i) ffa_free(v[i]);
+  }).join();
+  ffa_stats after = stats();
+  EXPECT_EQ(after.small_frees_local - mid.small_frees_local, 600u);
+  EXPECT_EQ(after.remote_frees - mid.remote_frees, 400u);
+}
+
+TEST(Stats, LargeOperationsAreCountedByPathAndTimed) {
+  ffa_malloc_trim(0);
+  ffa_stats before = stats();
+  void* a = ffa_malloc(100 * 1024);   // arena
+  ffa_free(a);                        // into this thread's cache
+  void* b = ffa_malloc(100 * 1024);   // cache hit
+  void* c = ffa_malloc(40 << 20);     // region
+  ffa_stats mid = stats();
+  EXPECT_EQ(mid.arena_hits - before.arena_hits, 1u);
+  EXPECT_EQ(mid.large_cache_hits - before.large_cache_hits, 1u);
+  EXPECT_EQ(mid.regions_mapped - before.regions_mapped, 1u);
+  EXPECT_EQ(mid.regions_live - before.regions_live, 1u);
+  EXPECT_GE(mid.large_bytes_in_use - before.large_bytes_in_use, (40u << 20) + 100 * 1024);
+  EXPECT_GT(mid.large_slow_ns, before.large_slow_ns);
+  EXPECT_EQ(mid.os_mmap_calls - before.os_mmap_calls, 1u);  // the region
+  EXPECT_GT(mid.os_mmap_ns, before.os_mmap_ns);
+  ffa_free(b);
+  ffa_free(c);
+  ffa_stats after = stats();
+  EXPECT_EQ(after.large_frees - mid.large_frees, 2u);
+  EXPECT_GE(after.region_bytes_cached, 40u << 20);
+  EXPECT_EQ(after.regions_live, before.regions_live);
+}
+
+TEST(Stats, ReportIsOneBlockOfPrefixedLines) {
+  ::testing::internal::CaptureStderr();
+  ffa_stats_print();
+  std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out.rfind("ffalloc: statistics\n", 0), 0u);
+  size_t lines = 0;
+  for (size_t at = 0; at < out.size(); at = out.find('\n', at) + 1, ++lines) {
+    ASSERT_EQ(out.compare(at, 9, "ffalloc: "), 0) << out.substr(at, 60);
+  }
+  EXPECT_GT(lines, 30u);
+  EXPECT_NE(out.find("small mallocs"), std::string::npos);
+  EXPECT_NE(out.find("mmap calls"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ffa
