@@ -55,22 +55,44 @@ RegionHeader* region_remap(RegionHeader* region, size_t new_size) {
   size_t payload = align_up(new_size, os::kPageSize);
   char* header = region->span.start - os::kPageSize;
   if (kRegionGuard != 0 || new_size > kMaxRegionBytes || region->mapping != header) return nullptr;
-  size_t old_payload = region->payload_size;
-  // Unpublish first: once mremap moves the pages, the old entries would point at nothing.
-  page_map().set(header, os::kPageSize + old_payload, nullptr);
-  void* moved = os::remap(header, region->mapping_size, os::kPageSize + payload);
-  if (moved == nullptr) {
-    page_map().set(header, os::kPageSize + old_payload, &region->span);
+  size_t old_total = region->mapping_size;
+  size_t new_total = os::kPageSize + payload;
+  // Page-map entries of address ranges this region gives up are cleared BEFORE the mremap that
+  // gives them up: the moment the kernel has them back another thread may map them and publish
+  // its own entries there, which a late clear would wipe out. Failure restores them.
+  char* moved = nullptr;
+  if (new_total < old_total) page_map().set(header + new_total, old_total - new_total, nullptr);
+  if (page_map().ensure(header, new_total) && os::remap(header, old_total, new_total, nullptr)) {
+    moved = header;  // in place
+  } else if (new_total > old_total) {
+    // Elsewhere: reserve the destination and ready its page map first, so that a failure at
+    // any step leaves the block where it was (NULL + ENOMEM, never an abort).
+    void* base;
+    size_t mapped;
+    char* target = static_cast<char*>(os::map(new_total, os::kPageSize, &base, &mapped));
+    if (target == nullptr) return nullptr;
+    if (!page_map().ensure(target, new_total)) {
+      os::unmap(base, mapped);
+      return nullptr;
+    }
+    page_map().set(header, old_total, nullptr);
+    if (!os::remap(header, old_total, new_total, target)) {
+      page_map().set(header, old_total, &region->span);
+      os::unmap(base, mapped);
+      return nullptr;
+    }
+    moved = target;
+  } else {
+    page_map().set(header + new_total, old_total - new_total, &region->span);
     return nullptr;
   }
-  if (!page_map().ensure(moved, os::kPageSize + payload)) fatal("out of memory for the page map");
-  auto* out = static_cast<RegionHeader*>(moved);
+  auto* out = reinterpret_cast<RegionHeader*>(moved);
   out->mapping = moved;
-  out->mapping_size = os::kPageSize + payload;
+  out->mapping_size = new_total;
   out->payload_size = payload;
-  out->span.start = static_cast<char*>(moved) + os::kPageSize;
+  out->span.start = moved + os::kPageSize;
   out->span.slices = unsigned(payload >> kSliceShift);
-  page_map().set(moved, os::kPageSize + payload, &out->span);
+  page_map().set(moved, new_total, &out->span);
   return out;
 }
 

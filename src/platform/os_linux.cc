@@ -98,21 +98,25 @@ void advise_huge_pages(void* p, size_t size) {
   account(counters.madvise_calls, counters.madvise_ns, start);
 }
 
-void* remap(void* p, size_t old_size, size_t new_size) {
+void* remap(void* p, size_t old_size, size_t new_size, void* target) {
   if (injected_failure()) {
     counters.map_failures.fetch_add(1, std::memory_order_relaxed);
     errno = ENOMEM;
     return nullptr;
   }
   uint64_t start = now_ns();
-  void* q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+  void* q = target == nullptr
+                ? mremap(p, old_size, new_size, 0)
+                : mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   account(counters.mremap_calls, counters.mremap_ns, start);
   if (q == MAP_FAILED) {
     if (errno != ENOMEM) fatal("mremap failed unexpectedly on", p);
-    counters.map_failures.fetch_add(1, std::memory_order_relaxed);
+    if (target != nullptr) counters.map_failures.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
-  if (new_size > old_size) {
+  if (target != nullptr) {  // the reservation, already counted, now holds the pages
+    counters.bytes_mapped.fetch_sub(old_size, std::memory_order_relaxed);
+  } else if (new_size > old_size) {
     note_mapped(counters.bytes_mapped.fetch_add(new_size - old_size, std::memory_order_relaxed) +
                 new_size - old_size);
   } else {

@@ -24,9 +24,10 @@ void unmap(void* p, size_t size);
 /// and the pages read back as zero. Page-aligned range required.
 void purge(void* p, size_t size);
 
-/// mremap(MREMAP_MAYMOVE): grows or shrinks a mapping, moving it when needed without copying
-/// pages. Returns null on ENOMEM (the old mapping is then untouched).
-void* remap(void* p, size_t old_size, size_t new_size);
+/// mremap without copying: in place when target is null (ENOMEM when the pages after the mapping
+/// are taken), else onto target, a mapping of new_size the caller reserved with map()
+/// (MREMAP_FIXED replaces it). Returns null on ENOMEM, the old mapping then untouched.
+void* remap(void* p, size_t old_size, size_t new_size, void* target);
 
 /// Monotonic clock in nanoseconds (vDSO, no syscall on Linux).
 uint64_t now_ns();

@@ -181,7 +181,10 @@ TEST(Realloc, RegionsGrowWithMremapNotCopies) {
   auto* q = static_cast<char*>(ffa_realloc(p, 64 * kMiB));
   ASSERT_NE(q, nullptr);
   ffa_stats after = stats();
-  EXPECT_EQ(after.os_mremap_calls, before.os_mremap_calls + 1);
+  // In place if the pages after it are free, else onto a reserved range: never a copy.
+  EXPECT_GE(after.os_mremap_calls, before.os_mremap_calls + 1);
+  EXPECT_LE(after.os_mremap_calls, before.os_mremap_calls + 2);
+  EXPECT_LE(after.os_mmap_calls, before.os_mmap_calls + 1);
   EXPECT_EQ(q[8 * kMiB - 1], 9);
   q[64 * kMiB - 1] = 1;
   ffa_free(q);

@@ -43,11 +43,15 @@ TEST(Platform, RemapMovesWithoutCopying) {
   auto* p = static_cast<char*>(os::map(os::kPageSize, os::kPageSize, &base, &mapped));
   ASSERT_NE(p, nullptr);
   p[0] = 42;
-  auto* q = static_cast<char*>(os::remap(p, os::kPageSize, 64 * os::kPageSize));
-  ASSERT_NE(q, nullptr);
+  void* target_base;
+  size_t target_mapped;
+  void* target = os::map(64 * os::kPageSize, os::kPageSize, &target_base, &target_mapped);
+  auto* q = static_cast<char*>(os::remap(p, os::kPageSize, 64 * os::kPageSize, target));
+  ASSERT_EQ(q, target);
   EXPECT_EQ(q[0], 42);
   q[64 * os::kPageSize - 1] = 1;
-  os::unmap(q, 64 * os::kPageSize);
+  EXPECT_NE(os::remap(q, 64 * os::kPageSize, 32 * os::kPageSize, nullptr), nullptr);  // shrink
+  os::unmap(q, 32 * os::kPageSize);
 }
 
 TEST(Platform, EnvironmentIsReadWithoutGetenv) {
