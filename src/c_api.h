@@ -70,8 +70,8 @@ FFA_INLINE void* aligned(size_t align, size_t size) {
 FFA_INLINE void* memalign(size_t align, size_t size) {
   // glibc: alignments that are not powers of two are rounded up to the next one.
   if (!is_pow2(align)) {
-    if (align > (size_t(1) << 62)) {
-      errno = EINVAL;
+    if (align > (size_t(1) << 62)) {  // above 2^63 no power of two fits; 2^63 fits no block
+      errno = align > (size_t(1) << 63) ? EINVAL : ENOMEM;
       return nullptr;
     }
     align = size_t(1) << (log2_floor(align) + 1);
@@ -91,14 +91,8 @@ FFA_INLINE int posix_memalign(void** out, size_t align, size_t size) {
   return 0;
 }
 
-FFA_INLINE void* aligned_alloc(size_t align, size_t size) {
-  // glibc 2.36 takes any power of two (even below sizeof(void*)); anything else is EINVAL.
-  if (!is_pow2(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return aligned(align, size);
-}
+// glibc 2.36's aligned_alloc is memalign (2.38 made non-powers of two EINVAL).
+FFA_INLINE void* aligned_alloc(size_t align, size_t size) { return memalign(align, size); }
 
 FFA_INLINE void* valloc(size_t size) { return aligned(os::kPageSize, size); }
 
