@@ -75,6 +75,8 @@ void free_slow(Heap* heap, Span* span, void* p) noexcept {
     case SpanKind::kFree:
       if (p == span->start) invalid("double free of", p);
       invalid("free of invalid pointer (not allocated)", p);
+    case SpanKind::kMeta:
+      invalid("free of invalid pointer (ffalloc's own metadata)", p);
   }
   invalid("free of invalid pointer", p);
 }

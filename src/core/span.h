@@ -57,6 +57,7 @@ enum class SpanKind : uint8_t {
   kLargeCached,     // large block parked in a thread's large cache
   kRegion,          // live mapped region
   kRegionCached,    // mapped region parked in the region cache
+  kMeta,            // arena slices holding ffalloc's own metadata (a heap)
 };
 
 constexpr uintptr_t kFullFlag = 1;

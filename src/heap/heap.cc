@@ -21,10 +21,28 @@ namespace {
 // fork child simply never sees a parent thread's heap as free.
 std::atomic<Heap*> all_heaps{nullptr};
 
-Heap* new_heap() {
+// A heap lives in arena slices when it can (so a new thread can start even when the address
+// space is exhausted but the arena has room), else in its own mapping. Never freed either way.
+void* heap_memory() {
+  constexpr size_t kSlices = (sizeof(Heap) + kSliceSize - 1) / kSliceSize;
+  unsigned hint = 0;
+  ClaimFailure why;
+  Span* span = arena().try_claim(kSlices, kSliceSize, &hint, &why);
+  if (span == nullptr && why == ClaimFailure::kNoSpace && arena().grow(/*try_only=*/false)) {
+    span = arena().try_claim(kSlices, kSliceSize, &hint, &why);
+  }
+  if (span != nullptr) {
+    span->kind = SpanKind::kMeta;
+    memset(span->start, 0, kSlices * kSliceSize);  // slices may be dirty from earlier use
+    return span->start;
+  }
   void* base;
   size_t mapped;
-  void* memory = os::map(sizeof(Heap), os::kPageSize, &base, &mapped);
+  return os::map(sizeof(Heap), os::kPageSize, &base, &mapped);
+}
+
+Heap* new_heap() {
+  void* memory = heap_memory();
   if (memory == nullptr) return nullptr;
   Heap* heap = new (memory) Heap();
   heap->in_use.store(true, std::memory_order_relaxed);
@@ -206,7 +224,7 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
     return p;
   }
   unsigned c = small_class(size);
-  decay_maybe_tick();  // a coarse clock read; the tick itself runs once per decay period
+  if (decay_maybe_tick()) heap_reap_parked();  // a coarse clock read; a tick runs once a period
   process_delayed(this);
   Span* span = direct[c];
   while (span != &kEmptySpan) {
@@ -335,6 +353,24 @@ Heap* heap_acquire() {
 void heap_release(Heap* heap) {
   heap->tidy();
   heap->in_use.store(false, std::memory_order_release);
+}
+
+void heap_reap_parked() noexcept {
+  // Blocks that other threads freed into an exited thread's spans wait in those spans until a
+  // thread adopts the heap. Claiming each parked heap briefly and tidying it gives that memory
+  // back without waiting for a new thread. Bounded per call.
+  constexpr unsigned kMaxPerCall = 16;
+  static std::atomic<Heap*> cursor{nullptr};
+  Heap* heap = cursor.load(std::memory_order_relaxed);
+  if (heap == nullptr) heap = all_heaps.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < kMaxPerCall && heap != nullptr; ++i, heap = heap->next_all) {
+    bool expected = false;
+    if (!heap->in_use.load(std::memory_order_relaxed) &&
+        heap->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      heap_release(heap);
+    }
+  }
+  cursor.store(heap, std::memory_order_relaxed);
 }
 
 void for_each_heap(void (*fn)(const Heap*, void*), void* arg) {

@@ -110,6 +110,9 @@ void free_remote(Heap* self, Span* span, void* p) noexcept;
 Heap* heap_acquire();
 /// Tidies the heap and marks it free for adoption.
 void heap_release(Heap* heap);
+/// Tidies up to 16 heaps of exited threads (memory freed into them since goes back). Run with
+/// each decay tick.
+void heap_reap_parked() noexcept;
 /// Calls fn on every heap ever created (stats). Lock-free.
 void for_each_heap(void (*fn)(const Heap*, void*), void* arg);
 

@@ -26,13 +26,14 @@ uint64_t decay_now_tick() noexcept {
   return os::now_coarse_ns() / (half != 0 ? half : 1);
 }
 
-void decay_maybe_tick() noexcept {
+bool decay_maybe_tick() noexcept {
   uint64_t now = decay_now_tick();
   uint64_t last = last_tick.load(std::memory_order_relaxed);
   if (now == last || !last_tick.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-    return;
+    return false;
   }
   run_tick(now);
+  return true;
 }
 
 void decay_tick() noexcept {

@@ -16,8 +16,9 @@ namespace ffa {
 /// The current tick number (cheap: a coarse clock read).
 uint64_t decay_now_tick() noexcept;
 
-/// Runs a decay tick if one is due and no other thread is running one. Call from slow paths.
-void decay_maybe_tick() noexcept;
+/// Runs a decay tick if one is due and no other thread is running one; true if this call ran
+/// it. Call from slow paths.
+bool decay_maybe_tick() noexcept;
 
 /// Runs a decay tick now (the background thread, tests).
 void decay_tick() noexcept;

@@ -16,6 +16,7 @@ void* decay_loop(void*) {
     timespec ts{time_t(half / 1000000000u), long(half % 1000000000u)};
     nanosleep(&ts, nullptr);
     decay_tick();
+    heap_reap_parked();
   }
   return nullptr;
 }

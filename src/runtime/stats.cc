@@ -52,7 +52,7 @@ void add_arena(ffa_stats* out) {
         out->small_bytes_in_use += used * span.object_size;
       } else if (span.kind == SpanKind::kLarge) {
         out->large_bytes_in_use += uint64_t(span.slices) << kSliceShift;
-      } else if (span.kind != SpanKind::kLargeCached) {
+      } else if (span.kind != SpanKind::kLargeCached && span.kind != SpanKind::kMeta) {
         step = 1;  // metadata or a run being claimed right now
       }
       pos += step;
