@@ -250,6 +250,7 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
   set_direct(c, span);
   FreeObject* object = span->free;
   if (!object->is_marked_free()) return corrupted_free_list(object);
+  if constexpr (FFA_SECURE) check_link(object, span);
   span->free = object->next();
   span->used++;
   object->marker = 0;

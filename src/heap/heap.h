@@ -52,6 +52,7 @@ struct Heap {
     FreeObject* object = span->free;
     if (FFA_LIKELY(object != nullptr)) {
       if (FFA_UNLIKELY(!object->is_marked_free())) return corrupted_free_list(object);
+      if constexpr (FFA_SECURE) check_link(object, span);
       span->free = object->next();
       span->used++;
       object->marker = 0;
@@ -66,6 +67,15 @@ struct Heap {
   static FFA_INLINE void set_canary(void* object, const Span* span) {
     uintptr_t canary = canary_for(object);
     memcpy(static_cast<char*>(object) + span->object_size - kCanaryBytes, &canary, kCanaryBytes);
+  }
+  /// Secure builds: a link must stay inside its span (a forged or clobbered link is reported
+  /// before malloc could follow it anywhere else).
+  static FFA_INLINE void check_link(const FreeObject* object, const Span* span) {
+    uintptr_t next = uintptr_t(object->next());
+    if (FFA_UNLIKELY(next != 0 && next - uintptr_t(span->start) >=
+                                      (uintptr_t(span->slices) << kSliceShift))) {
+      corrupted_free_list(const_cast<FreeObject*>(object));
+    }
   }
   static FFA_INLINE void check_canary(void* object, const Span* span) {
     uintptr_t canary;

@@ -168,3 +168,21 @@ TEST(HeapDeathTest, SecureBuildsCatchAnOverflowIntoTheCanary) {
 
 }  // namespace
 }  // namespace ffa
+
+namespace ffa {
+namespace {
+
+TEST(HeapDeathTest, SecureBuildsCatchAClobberedLinkAlone) {
+  if (!FFA_SECURE) GTEST_SKIP() << "link checks are a secure-build feature";
+  EXPECT_DEATH(
+      {
+        auto* p = static_cast<char*>(ffa_malloc(64));
+        ffa_free(p);
+        memset(p, 0x41, 8);  // only the link: the marker is intact
+        for (int i = 0; i < 100000; ++i) ffa_malloc(64);
+      },
+      "ffalloc: corrupted free list \\(write after free\\?\\) at 0x");
+}
+
+}  // namespace
+}  // namespace ffa
