@@ -241,25 +241,6 @@ void Arena::shrink(Span* span, size_t fewer) {
   clear_bits(chunk->in_use, end, unsigned(fewer));
 }
 
-void Arena::split(Span* span, unsigned pieces, Span** out) {
-  ArenaChunk* chunk = chunks_[span->chunk].load(std::memory_order_relaxed);
-  unsigned each = span->slices / pieces;
-  unsigned pos = unsigned((span->start - chunk->base) / kSliceSize);
-  span->slices = each;
-  out[0] = span;
-  for (unsigned i = 1; i < pieces; ++i) {
-    Span* piece = &chunk->spans[pos + i * each];
-    piece->start = span->start + size_t(i) * each * kSliceSize;
-    piece->slices = each;
-    piece->chunk = span->chunk;
-    piece->is_zero = span->is_zero;
-    piece->owner = nullptr;
-    piece->kind = span->kind;
-    page_map().set(piece->start, size_t(each) * kSliceSize, piece);
-    out[i] = piece;
-  }
-}
-
 size_t Arena::purge_free_runs(bool spare_recent, size_t max_bytes) {
   size_t purged = 0;
   unsigned count = count_.load(std::memory_order_acquire);

@@ -46,10 +46,6 @@ class Arena {
   /// Gives back the last `fewer` slices of a claimed run (they become free at once).
   void shrink(Span* span, size_t fewer);
 
-  /// Cuts a claimed run into `pieces` consecutive runs of equal length (span->slices must be a
-  /// multiple of pieces); out[0] is span itself. One claim can then fill a cache bin.
-  void split(Span* span, unsigned pieces, Span** out);
-
   /// Reserves one more chunk: one mmap, then a lock-free publish. With try_only, returns false
   /// at once when another thread is already growing (its chunk will serve us next time). False
   /// on ENOMEM or when at kMaxChunks.

@@ -93,8 +93,6 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
 
 namespace {
 
-constexpr size_t kBatchBytes = 256 * kKiB;  // one claim refills a bin with up to this much
-
 // Past the thread cache: the arena, then regions. Timed, for the stats' "profile".
 void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t align,
                         size_t arena_align, bool cacheable_request, bool zero) {
@@ -102,29 +100,7 @@ void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t ali
   decay_maybe_tick();
   if (cacheable_request) decay_thread_cache(cache);
   void* p = nullptr;
-  if (cacheable_request) {
-    // A thread that allocates more than it frees (the seed's committers) misses its cache on
-    // every call: claim a few blocks with one scan and keep the rest in the bin.
-    unsigned batch = unsigned(kBatchBytes / bytes);
-    if (batch > kLargeCacheDepth / 2) batch = kLargeCacheDepth / 2;
-    if (batch > 1 && cache->bytes + (batch - 1) * bytes <= large_config.cache_bytes) {
-      ClaimFailure why;
-      if (Span* run = arena().try_claim(batch * (bytes >> kSliceShift), kSliceSize,
-                                        &cache->arena_hint, &why)) {
-        bump(cache->counters.arena_hits);
-        run->kind = SpanKind::kLargeCached;
-        run->owner = nullptr;
-        LargeCache::Bin& bin = cache->bins[large_class(bytes)];
-        Span* pieces[kLargeCacheDepth];
-        arena().split(run, batch, pieces);
-        for (unsigned i = 1; i < batch; ++i) bin.blocks[bin.count++] = pieces[i];
-        cache->bytes += (batch - 1) * bytes;
-        pieces[0]->kind = SpanKind::kLarge;
-        p = finish(pieces[0], size, zero);
-      }
-    }
-  }
-  if (p == nullptr && bytes != 0) {
+  if (bytes != 0) {
     if (Span* span = try_arena(cache, bytes >> kSliceShift, arena_align)) {
       p = finish(span, size, zero);
     }
