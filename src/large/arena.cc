@@ -136,27 +136,30 @@ static unsigned next_set(const ArenaChunk* chunk, unsigned pos, unsigned end) {
   return end;
 }
 
-// Best fit among the first kMaxRunsExamined (16) free runs of the chunk: the smallest run that
-// holds the request (an exact fit ends the search). Best fit keeps big holes for big requests,
-// which matters when sizes from 8 KiB to 4 MiB share the arena.
+// Best fit among the first kMaxFits runs that can hold the request (an exact fit ends the
+// search at once); runs too small are skipped without counting, so a fragmented chunk is never
+// mistaken for a full one. Best fit keeps big holes for big requests, which matters when sizes
+// from 8 KiB to 4 MiB share the arena. The scan is bounded by the chunk: 4096 slices.
 Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsigned from,
                           ClaimFailure* why) {
-  constexpr unsigned kMaxRunsExamined = 16;
+  constexpr unsigned kMaxFits = 8;
   unsigned n = unsigned(slices);
   unsigned lost = 0;
   unsigned pos;
   while (true) {
-    unsigned best = kSlicesPerChunk, best_length = ~0u, examined = 0;
-    for (unsigned at = next_clear(chunk, from); at < kSlicesPerChunk && examined < kMaxRunsExamined;
-         ++examined) {
+    unsigned best = kSlicesPerChunk, best_length = ~0u, fits = 0;
+    for (unsigned at = next_clear(chunk, from); at < kSlicesPerChunk && fits < kMaxFits;) {
       unsigned run_end = next_set(chunk, at, kSlicesPerChunk);
       // Alignment is of the address: chunks themselves are only page aligned.
       uintptr_t at_address = uintptr_t(chunk->base) + size_t(at) * kSliceSize;
       unsigned start = unsigned((align_up(at_address, align) - uintptr_t(chunk->base)) / kSliceSize);
-      if (start + n <= run_end && run_end - at < best_length) {
-        best = start;
-        best_length = run_end - at;
-        if (best_length == n) break;
+      if (start + n <= run_end) {
+        ++fits;
+        if (run_end - at < best_length) {
+          best = start;
+          best_length = run_end - at;
+          if (best_length == n) break;
+        }
       }
       at = next_clear(chunk, run_end);
     }
