@@ -57,7 +57,8 @@ FFA_API int ffa_owns(const void* ptr);
 struct ffa_stats {
   /* small objects (<= 32 KiB): operations by path */
   uint64_t small_mallocs;          /* objects handed out by a thread's spans */
-  uint64_t small_frees_local;      /* freed by the owning thread */
+  uint64_t small_frees_local;      /* freed by the owning thread (derived: mallocs - remote
+                                      frees - objects in use, so exact when threads are quiet) */
   uint64_t remote_frees;           /* freed by another thread (lock-free push) */
   uint64_t small_spans_created;    /* spans claimed from the arena */
   uint64_t small_spans_released;   /* empty spans given back to the arena */

@@ -20,8 +20,7 @@ struct SpanList {
 
 /// Per-thread counters of the small path (written by the owning thread only).
 struct SmallCounters {
-  std::atomic<uint64_t> mallocs{0}, local_frees{0}, spans_created{0}, spans_released{0},
-      remote_frees{0};
+  std::atomic<uint64_t> mallocs{0}, spans_created{0}, spans_released{0}, remote_frees{0};
 };
 
 #ifndef FFA_STATS
@@ -90,8 +89,7 @@ struct Heap {
     if constexpr (FFA_SECURE) check_canary(p, span);
     object->set_next(span->local_free);
     object->marker = object->expected_marker();
-    span->local_free = object;
-    if constexpr (kFastPathStats) bump(counters.local_frees);
+    span->local_free = object;  // local frees are not counted: stats derive them
     if (FFA_UNLIKELY(--span->used <= 0)) return free_local_slow(span);  // empty, or parked full
   }
 

@@ -15,7 +15,15 @@ uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_r
 void add_heap(const Heap* heap, void* arg) {
   auto* out = static_cast<ffa_stats*>(arg);
   out->small_mallocs += get(heap->counters.mallocs);
-  out->small_frees_local += get(heap->counters.local_frees);
+  // Remote frees waiting in this heap's delayed list still count as in use in their spans.
+  for (const FreeObject* o = heap->delayed.load(std::memory_order_acquire); o != nullptr;
+       o = o->next()) {
+    const Span* span = page_map().lookup(o);
+    if (span != nullptr && span->size_class < kSmallClasses) {
+      out->class_objects_in_use[span->size_class]--;
+      out->small_bytes_in_use -= span->object_size;
+    }
+  }
   out->small_spans_created += get(heap->counters.spans_created);
   out->small_spans_released += get(heap->counters.spans_released);
   out->remote_frees += get(heap->counters.remote_frees);
@@ -48,6 +56,12 @@ void add_arena(ffa_stats* out) {
       if (span.kind == SpanKind::kSmall && span.size_class < kSmallClasses) {
         out->class_spans[span.size_class]++;
         uint64_t used = uint32_t(span.used) & ~uint32_t(kParkedFull);
+        // Objects freed by other threads but not yet collected still count in `used`.
+        for (auto* o = reinterpret_cast<const FreeObject*>(span.remote_free.load(
+                 std::memory_order_acquire) & ~kFullFlag);
+             o != nullptr && used != 0; o = o->next()) {
+          --used;
+        }
         out->class_objects_in_use[span.size_class] += used;
         out->small_bytes_in_use += used * span.object_size;
       } else if (span.kind == SpanKind::kLarge) {
@@ -64,9 +78,16 @@ void add_arena(ffa_stats* out) {
 
 void stats_collect(ffa_stats* out) {
   memset(out, 0, sizeof(*out));
+  add_arena(out);  // first: add_heap corrects its in-use counts
   add_heap(&kEmptyHeap, out);
   for_each_heap(add_heap, out);
-  add_arena(out);
+  // Local frees are not counted on the fast path: every small object handed out was freed by
+  // its owner, freed by another thread, or is still in use.
+  uint64_t in_use = 0;
+  for (uint64_t n : out->class_objects_in_use) in_use += n;
+  if (kFastPathStats && out->small_mallocs >= out->remote_frees + in_use) {
+    out->small_frees_local = out->small_mallocs - out->remote_frees - in_use;
+  }
   out->large_bytes_in_use += large_region_bytes_live();
   out->regions_live = large_regions_live();
   const os::Counters& c = os::counters;
