@@ -349,6 +349,20 @@ def run_all(pairs, allocators, args, path, header, runs):
                 f.flush()
 
 
+def make_plots(csv_path, workloads):
+    """bench/plot.py's PNGs of the results, next to the CSV, when gnuplot is installed; their paths."""
+    if not shutil.which("gnuplot"):
+        print("note: gnuplot not found (Debian: gnuplot-nox), so no plots", file=sys.stderr)
+        return []
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import plot  # bench/plot.py
+    try:
+        return plot.plot_results(csv_path, order=[w.label for w in workloads])
+    except (plot.PlotError, OSError) as e:
+        print(f"warning: no plots: {e}", file=sys.stderr)
+        return []
+
+
 def shown(path):
     """path relative to the repository when inside it."""
     return path.relative_to(REPO) if path.is_relative_to(REPO) else path
@@ -356,7 +370,7 @@ def shown(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--only", help="comma-separated workloads (a label or a binary name, e.g. seed_buffers)")
     ap.add_argument("--allocators", help="comma-separated subset of glibc,jemalloc,mimalloc,tcmalloc,ffalloc")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies every workload's work (default 1)")
@@ -408,10 +422,15 @@ def main():
           "reference modes (no allocator in the loop, no preload); \"CPU/op vs\" columns divide CPU per commit "
           "by that reference's: how far an allocator is from it.", ""]
     md += [table(w, row_names(w, allocators, args), runs, args.rounds) for w in workloads]
+    pngs = make_plots(csv_path, workloads)
+    if pngs:
+        md += ["## Plots", "", *[f"![{png.stem}]({png.name})" for png in pngs], ""]
     text = "\n".join(md)
     md_path.write_text(text)
     print(text)
     print(f"raw: {shown(csv_path)}  tables: {shown(md_path)}  ({elapsed:.0f} s)", file=sys.stderr)
+    if pngs:
+        print("plots: " + "  ".join(str(shown(png)) for png in pngs), file=sys.stderr)
 
 
 if __name__ == "__main__":
