@@ -13,16 +13,11 @@
 #include <vector>
 
 #include "ffalloc/ffalloc.h"
+#include "stats_snapshot.h"
 #include "runtime/runtime.h"
 
 namespace ffa {
 namespace {
-
-ffa_stats stats() {
-  ffa_stats s;
-  ffa_stats_get(&s);
-  return s;
-}
 
 size_t rss_bytes() {
   long pages = 0, resident = 0;

@@ -13,15 +13,10 @@
 
 #include "core/page_map.h"
 #include "ffalloc/ffalloc.h"
+#include "stats_snapshot.h"
 
 namespace ffa {
 namespace {
-
-ffa_stats stats() {
-  ffa_stats s;
-  ffa_stats_get(&s);
-  return s;
-}
 
 TEST(Heap, LocallyFreedObjectsAreReusedBeforeNewMemory) {
   std::vector<void*> first(3000), second(3000);

@@ -9,17 +9,12 @@
 #include <vector>
 
 #include "ffalloc/ffalloc.h"
+#include "stats_snapshot.h"
 #include "large/large.h"
 #include "runtime/runtime.h"
 
 namespace ffa {
 namespace {
-
-ffa_stats stats() {
-  ffa_stats s;
-  ffa_stats_get(&s);
-  return s;
-}
 
 TEST(Large, FreedBlockIsReusedFromTheThreadCache) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";

@@ -6,16 +6,11 @@
 #include <vector>
 
 #include "ffalloc/ffalloc.h"
+#include "stats_snapshot.h"
 #include "runtime/runtime.h"
 
 namespace ffa {
 namespace {
-
-ffa_stats stats() {
-  ffa_stats s;
-  ffa_stats_get(&s);
-  return s;
-}
 
 TEST(Stats, SmallOperationsAreCountedByPath) {
   if (!kFastPathStats) GTEST_SKIP() << "built with -Dstats=false";
