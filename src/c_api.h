@@ -68,6 +68,7 @@ FFA_INLINE void* aligned(size_t align, size_t size) {
 }
 
 FFA_INLINE void* memalign(size_t align, size_t size) {
+  if (align <= kMinAlign) return malloc(size);  // every block has that much (0 included)
   // glibc: alignments that are not powers of two are rounded up to the next one.
   if (!is_pow2(align)) {
     if (align > (size_t(1) << 62)) {  // above 2^63 no power of two fits; 2^63 fits no block

@@ -142,7 +142,8 @@ RegionHeader* RegionCache::try_take(size_t size, size_t align, RegionHeader** gr
         best = &entry;
         best_entry = e;
       }
-    } else if (growable_of(e) && (growable == nullptr || payload > payload_of(growable_entry))) {
+    } else if (growable_of(e) && align <= os::kPageSize &&  // mremap may move it anywhere
+               (growable == nullptr || payload > payload_of(growable_entry))) {
       growable = &entry;
       growable_entry = e;
     }
