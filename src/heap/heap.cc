@@ -298,6 +298,8 @@ void Heap::tidy() noexcept {
 
 void Heap::double_free(void* p) noexcept { fatal("double free of", p); }
 
+void Heap::interior_free(void* p) noexcept { fatal("free of invalid pointer (interior)", p); }
+
 void Heap::overflow(void* p) noexcept { fatal("buffer overflow detected (canary) in block", p); }
 
 void* Heap::corrupted_free_list(FreeObject* object) noexcept {

@@ -86,7 +86,12 @@ struct Heap {
   FFA_INLINE void free_local(Span* span, void* p) noexcept {
     auto* object = static_cast<FreeObject*>(p);
     if (FFA_UNLIKELY(object->is_marked_free())) return double_free(p);
-    if constexpr (FFA_SECURE) check_canary(p, span);
+    if constexpr (FFA_SECURE) {
+      if (FFA_UNLIKELY(size_t(static_cast<char*>(p) - span->start) % span->object_size != 0)) {
+        return interior_free(p);
+      }
+      check_canary(p, span);
+    }
     object->set_next(span->local_free);
     object->marker = object->expected_marker();
     span->local_free = object;  // local frees are not counted: stats derive them
@@ -103,6 +108,7 @@ struct Heap {
   /// Report and abort. Not [[noreturn]] so that callers can tail-call them.
   static void double_free(void* p) noexcept;
   [[noreturn]] static void overflow(void* p) noexcept;
+  static void interior_free(void* p) noexcept;
   static void* corrupted_free_list(FreeObject* object) noexcept;
 };
 

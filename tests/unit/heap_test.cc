@@ -181,3 +181,19 @@ TEST(HeapDeathTest, SecureBuildsCatchAClobberedLinkAlone) {
 
 }  // namespace
 }  // namespace ffa
+
+namespace ffa {
+namespace {
+
+TEST(HeapDeathTest, SecureBuildsCatchALocalInteriorFree) {
+  if (!FFA_SECURE) GTEST_SKIP() << "local interior checks are a secure-build feature";
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(ffa_malloc(64));
+        ffa_free(p + 16);
+      },
+      "ffalloc: free of invalid pointer \\(interior\\) 0x");
+}
+
+}  // namespace
+}  // namespace ffa
