@@ -139,13 +139,10 @@ bool try_park_full(Span* span) {
   return span->remote_free.compare_exchange_strong(expected, kFullFlag, std::memory_order_acq_rel);
 }
 
-// The next claim scans from the lowest slice this heap released, so warm slices are reused
-// before fresh ones and the arena stays packed at its low end.
+// Warm slices are reused first anyway: claims are best fit from each chunk's start.
 void release_span(Heap* heap, Span* span) {
   span->free = span->local_free = nullptr;
   bump(heap->counters.spans_released);
-  unsigned index = arena().slice_index(span);
-  if (index < heap->large.arena_hint) heap->large.arena_hint = index;
   arena().release(span);
 }
 

@@ -69,12 +69,6 @@ class Arena {
   /// Test hook: the next n claim attempts behave as if another thread won the race.
   void lose_races_for_test(unsigned n) { lose_races_.store(n, std::memory_order_relaxed); }
 
-  /// Arena-wide index of the run's first slice (a hint for try_claim).
-  unsigned slice_index(const Span* span) const {
-    const ArenaChunk* c = chunk(span->chunk);
-    return span->chunk * kSlicesPerChunk + unsigned((span->start - c->base) >> kSliceShift);
-  }
-
   size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
   size_t peak_bytes_in_use() const { return peak_in_use_bytes_.load(std::memory_order_relaxed); }
   unsigned chunk_count() const { return count_.load(std::memory_order_acquire); }

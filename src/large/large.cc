@@ -89,10 +89,6 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
   return finish(&region->span, size, zero);
 }
 
-}  // namespace
-
-namespace {
-
 // Past the thread cache: the arena, then regions. Timed, for the stats' "profile".
 void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t align,
                         size_t arena_align, bool cacheable_request, bool zero) {
