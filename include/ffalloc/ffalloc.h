@@ -63,7 +63,8 @@ struct ffa_stats {
   uint64_t small_spans_created;    /* spans claimed from the arena */
   uint64_t small_spans_released;   /* empty spans given back to the arena */
   /* large blocks (> 32 KiB): allocations by path */
-  uint64_t large_cache_hits;       /* the per-thread large cache */
+  uint64_t large_cache_hits;       /* the thread's block cache */
+  uint64_t cpu_cache_hits;         /* the CPU's block cache */
   uint64_t arena_hits;             /* a contiguous arena claim */
   uint64_t arena_failfast_nospace; /* arena scan found no run: fell back at once */
   uint64_t arena_failfast_contended; /* lost claim races: fell back at once */
@@ -71,7 +72,8 @@ struct ffa_stats {
   uint64_t regions_reused;         /* the region cache */
   uint64_t regions_grown;          /* a smaller cached region grown with mremap */
   uint64_t large_frees;
-  uint64_t large_slow_ns;          /* time in the large path past the thread cache */
+  uint64_t large_slow_ns;          /* time in the large path past the caches (measured only
+                                      with FFALLOC_STATS=1) */
   /* decay: memory given back to the OS after it sat unused */
   uint64_t decay_ticks;
   uint64_t decay_bytes_purged;     /* arena runs purged (madvise) */
@@ -89,6 +91,7 @@ struct ffa_stats {
   uint64_t large_bytes_in_use;     /* live large blocks and regions */
   uint64_t regions_live;           /* mapped regions holding a live block */
   uint64_t large_bytes_cached;     /* large blocks in thread caches */
+  uint64_t cpu_cache_bytes;        /* large blocks in CPU caches */
   uint64_t arena_bytes_in_use;     /* arena slices claimed (spans + large runs + cached) */
   uint64_t arena_bytes_in_use_peak;
   uint64_t arena_bytes_dirty_free; /* free arena slices that may still be resident */

@@ -15,6 +15,7 @@
 namespace ffa {
 
 struct Heap;
+struct LargeCache;
 
 /// Random value mixed into free-object markers (and, in secure builds, list links); set once at
 /// global init, before the first allocation.
@@ -54,7 +55,7 @@ enum class SpanKind : uint8_t {
   kFree = 0,        // arena slices not handed out (or a stale descriptor)
   kSmall,           // small-object span owned by `owner`
   kLarge,           // live large block (arena run)
-  kLargeCached,     // large block parked in a thread's large cache
+  kLargeCached,     // large block parked in a thread's or a CPU's block cache
   kRegion,          // live mapped region
   kRegionCached,    // mapped region parked in the region cache
   kMeta,            // arena slices holding ffalloc's own metadata (a heap)
@@ -86,6 +87,8 @@ struct Span {
   Span* prev = nullptr;
   uint32_t slices = 0;            // run length in slices (arena) or payload slices (region)
   uint32_t chunk = 0;             // arena chunk index (arena runs only)
+  LargeCache* home = nullptr;     // large block: the cache of the thread it was handed out to
+  uint32_t cpu = 0;               // large block: the CPU it was handed out on
 };
 
 inline constinit Span kEmptySpan{};

@@ -178,8 +178,6 @@ Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsign
   span->is_zero = !any_bits(chunk->dirty, pos, n);
   set_bits(chunk->dirty, pos, n);
   page_map().set(span->start, size_t(n) * kSliceSize, span);
-  note_in_use(in_use_bytes_.fetch_add(size_t(n) * kSliceSize, std::memory_order_relaxed) +
-              size_t(n) * kSliceSize);
   return span;
 }
 
@@ -213,7 +211,6 @@ void Arena::release(Span* span) {
   unsigned n = span->slices;
   span->kind = SpanKind::kFree;
   span->owner = nullptr;
-  in_use_bytes_.fetch_sub(size_t(n) * kSliceSize, std::memory_order_relaxed);
   set_bits(chunk->recent, pos, n);
   clear_bits(chunk->in_use, pos, n);
 }
@@ -226,8 +223,6 @@ bool Arena::try_extend(Span* span, size_t more) {
   set_bits(chunk->dirty, end, unsigned(more));
   span->slices += unsigned(more);
   page_map().set(chunk->base + size_t(end) * kSliceSize, more * kSliceSize, span);
-  note_in_use(in_use_bytes_.fetch_add(more * kSliceSize, std::memory_order_relaxed) +
-              more * kSliceSize);
   return true;
 }
 
@@ -239,24 +234,45 @@ void Arena::shrink(Span* span, size_t fewer) {
   // then reported instead of freeing this run.
   chunk->spans[end].kind = SpanKind::kFree;
   page_map().set(chunk->base + size_t(end) * kSliceSize, fewer * kSliceSize, &chunk->spans[end]);
-  in_use_bytes_.fetch_sub(fewer * kSliceSize, std::memory_order_relaxed);
   set_bits(chunk->recent, end, unsigned(fewer));
   clear_bits(chunk->in_use, end, unsigned(fewer));
 }
 
-size_t Arena::purge_free_runs(bool spare_recent, size_t max_bytes) {
+// Free, dirty (and, if asked, not recently released) slices of one bitmap word.
+static uint64_t purgeable(const ArenaChunk* chunk, unsigned w, bool spare_recent) {
+  uint64_t bits = ~chunk->in_use[w].load(std::memory_order_relaxed) &
+                  chunk->dirty[w].load(std::memory_order_relaxed);
+  if (spare_recent) bits &= ~chunk->recent[w].load(std::memory_order_relaxed);
+  return bits;
+}
+
+size_t Arena::purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_bytes) {
   size_t purged = 0;
   unsigned count = count_.load(std::memory_order_acquire);
+  if (min_bytes != 0) {
+    size_t slices = 0;
+    for (unsigned c = 0; c < count; ++c) {
+      ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
+      for (unsigned w = 0; w < kBitmapWords; ++w) {
+        slices += unsigned(__builtin_popcountll(purgeable(chunk, w, spare_recent)));
+      }
+    }
+    if (slices * kSliceSize < min_bytes) {  // not worth a syscall: only age the recent marks
+      for (unsigned c = 0; c < count; ++c) {
+        for (auto& word : chunks_[c].load(std::memory_order_acquire)->recent) {
+          word.store(0, std::memory_order_relaxed);
+        }
+      }
+      return 0;
+    }
+  }
   for (unsigned c = 0; c < count && purged < max_bytes; ++c) {
     ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
     unsigned pos = kMetaSlices;
     while (pos < kSlicesPerChunk && purged < max_bytes) {
       // Next slice that is free, dirty and (if asked) not recently released.
       unsigned w = pos / 64;
-      uint64_t candidates = ~chunk->in_use[w].load(std::memory_order_relaxed) &
-                            chunk->dirty[w].load(std::memory_order_relaxed) &
-                            (~uint64_t(0) << (pos % 64));
-      if (spare_recent) candidates &= ~chunk->recent[w].load(std::memory_order_relaxed);
+      uint64_t candidates = purgeable(chunk, w, spare_recent) & (~uint64_t(0) << (pos % 64));
       if (candidates == 0) {
         pos = (w + 1) * 64;
         continue;
@@ -286,6 +302,23 @@ size_t Arena::purge_free_runs(bool spare_recent, size_t max_bytes) {
     }
   }
   return purged;
+}
+
+size_t Arena::bytes_in_use() const {
+  size_t slices = 0;
+  unsigned count = count_.load(std::memory_order_acquire);
+  for (unsigned c = 0; c < count; ++c) {
+    ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
+    for (unsigned w = 0; w < kBitmapWords; ++w) {
+      slices += unsigned(__builtin_popcountll(chunk->in_use[w].load(std::memory_order_relaxed)));
+    }
+    slices -= kMetaSlices;
+  }
+  size_t bytes = slices * kSliceSize;
+  if (bytes > peak_in_use_bytes_.load(std::memory_order_relaxed)) {
+    peak_in_use_bytes_.store(bytes, std::memory_order_relaxed);  // racy max: good enough
+  }
+  return bytes;
 }
 
 size_t Arena::dirty_free_bytes() const {

@@ -56,9 +56,10 @@ class Arena {
 
   /// Decay: gives free, dirty runs back to the OS (madvise outside any lock) by claiming each,
   /// purging it and releasing it. With spare_recent, runs released since the previous call are
-  /// left alone (so memory is purged between one and two calls after it was freed). Stops after
-  /// about max_bytes. Returns the bytes purged. Takes no lock.
-  size_t purge_free_runs(bool spare_recent, size_t max_bytes);
+  /// left alone (so memory is purged between one and two calls after it was freed). Does
+  /// nothing when fewer than min_bytes qualify (the recent marks still age); stops after about
+  /// max_bytes. Returns the bytes purged. Takes no lock.
+  size_t purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_bytes);
 
   /// Bytes of free slices that may still be resident (approximate, for stats and caps).
   size_t dirty_free_bytes() const;
@@ -69,7 +70,11 @@ class Arena {
   /// Test hook: the next n claim attempts behave as if another thread won the race.
   void lose_races_for_test(unsigned n) { lose_races_.store(n, std::memory_order_relaxed); }
 
-  size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
+  /// Bytes of claimed slices (spans, large runs, cached blocks; not the chunks' own headers),
+  /// counted from the bitmaps: claims and releases keep no shared counter, which would be one
+  /// more cache line every CPU writes. Exact when no thread is claiming or releasing.
+  size_t bytes_in_use() const;
+  /// The highest bytes_in_use() seen by a stats read or a decay tick.
   size_t peak_bytes_in_use() const { return peak_in_use_bytes_.load(std::memory_order_relaxed); }
   unsigned chunk_count() const { return count_.load(std::memory_order_acquire); }
   ArenaChunk* chunk(unsigned i) const { return chunks_[i].load(std::memory_order_acquire); }
@@ -83,14 +88,7 @@ class Arena {
 
   std::atomic<ArenaChunk*> chunks_[kMaxChunks];
   std::atomic<unsigned> count_{0};
-  void note_in_use(size_t bytes) {
-    if (bytes > peak_in_use_bytes_.load(std::memory_order_relaxed)) {
-      peak_in_use_bytes_.store(bytes, std::memory_order_relaxed);  // racy max: good enough
-    }
-  }
-
-  std::atomic<size_t> in_use_bytes_{0};
-  std::atomic<size_t> peak_in_use_bytes_{0};
+  mutable std::atomic<size_t> peak_in_use_bytes_{0};
   std::atomic<unsigned> growing_{0};
   std::atomic<unsigned> lose_races_{0};
   bool huge_pages_ = false;

@@ -2,6 +2,8 @@
 // number); the others go on at once. All syscalls here run outside every lock.
 #include "large/decay.h"
 
+#include "large/cpu_cache.h"
+
 namespace ffa {
 
 DecayCounters decay_counters;
@@ -9,12 +11,18 @@ DecayCounters decay_counters;
 namespace {
 
 constexpr size_t kMaxPurgePerTick = 256 * kMiB;
+// Idle dirty memory below this is left resident: a steady workload's few idle fragments are not
+// worth a madvise per tick (and the refault after it). malloc_trim still purges everything.
+constexpr size_t kMinPurgePerTick = 1 * kMiB;
 std::atomic<uint64_t> last_tick{0};
 
 void run_tick(uint64_t now) {
   bump(decay_counters.ticks);
+  cpu_caches_age(now);
+  arena().bytes_in_use();  // samples the peak
   size_t unmapped = region_cache().trim(/*everything=*/false, now);
-  size_t purged = arena().purge_free_runs(/*spare_recent=*/true, kMaxPurgePerTick);
+  size_t purged = arena().purge_free_runs(/*spare_recent=*/true, kMinPurgePerTick,
+                                          kMaxPurgePerTick);
   decay_counters.bytes_unmapped.fetch_add(unmapped, std::memory_order_relaxed);
   decay_counters.bytes_purged.fetch_add(purged, std::memory_order_relaxed);
 }
@@ -43,8 +51,9 @@ void decay_tick() noexcept {
 }
 
 size_t decay_everything() noexcept {
+  cpu_caches_flush();
   size_t released = region_cache().trim(/*everything=*/true, 0);
-  released += arena().purge_free_runs(/*spare_recent=*/false, ~size_t(0));
+  released += arena().purge_free_runs(/*spare_recent=*/false, 0, ~size_t(0));
   return released;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "large/cpu_cache.h"
 #include "large/decay.h"
 
 namespace ffa {
@@ -20,19 +21,6 @@ bool cacheable(size_t bytes) {
 }
 
 size_t block_bytes(const Span* span) { return size_t(span->slices) << kSliceShift; }
-
-// Gives the n oldest blocks of a cache bin (the bottom of its stack) back to the arena, where
-// any thread can claim them.
-void spill(LargeCache* cache, unsigned c, unsigned n) {
-  LargeCache::Bin& bin = cache->bins[c];
-  if (n > bin.count) n = bin.count;
-  if (n == 0) return;
-  for (unsigned i = 0; i < n; ++i) arena().release(bin.blocks[i]);
-  memmove(bin.blocks, bin.blocks + n, (bin.count - n) * sizeof(Span*));
-  bin.count -= n;
-  bin.low_water = bin.low_water > n ? bin.low_water - n : 0;
-  cache->bytes -= n * large_class_size(c);
-}
 
 void* finish(Span* span, size_t size, bool zero) {
   if (zero && !span->is_zero) memset(span->start, 0, size);
@@ -54,6 +42,8 @@ Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
   bump(cache->counters.arena_hits);
   span->kind = SpanKind::kLarge;
   span->owner = nullptr;
+  span->home = cache;
+  span->cpu = os::current_cpu();
   return span;
 }
 
@@ -92,7 +82,7 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
 // Past the thread cache: the arena, then regions. Timed, for the stats' "profile".
 void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t align,
                         size_t arena_align, bool cacheable_request, bool zero) {
-  uint64_t start = os::now_ns();
+  uint64_t start = large_config.profile ? os::now_ns() : 0;
   decay_maybe_tick();
   if (cacheable_request) decay_thread_cache(cache);
   void* p = nullptr;
@@ -110,8 +100,10 @@ void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t ali
       p = finish(span, size, zero);
     }
   }
-  cache->counters.slow_ns.store(get_relaxed(cache->counters.slow_ns) + os::now_ns() - start,
-                                std::memory_order_relaxed);
+  if (large_config.profile) {
+    cache->counters.slow_ns.store(get_relaxed(cache->counters.slow_ns) + os::now_ns() - start,
+                                  std::memory_order_relaxed);
+  }
   return p;
 }
 
@@ -124,16 +116,22 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
   if (!FFA_SECURE && size <= large_config.region_threshold && arena_align <= kChunkAlign) {
     bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
     if (arena_align == kSliceSize && cacheable(bytes)) {
-      LargeCache::Bin& bin = cache->bins[large_class(bytes)];
-      if (FFA_LIKELY(bin.count != 0)) {
-        Span* span = bin.blocks[--bin.count];
-        if (bin.count < bin.low_water) bin.low_water = bin.count;
-        cache->bytes -= bytes;
-        span->kind = SpanKind::kLarge;
+      unsigned c = large_class(bytes);
+      Span* span = cache->blocks.take(c);
+      if (FFA_LIKELY(span != nullptr)) {
         bump(cache->counters.cache_hits);
-        return finish(span, size, zero);
+      } else {
+        unsigned cpu = os::current_cpu();
+        span = cpu_cache_take(cpu, c);
+        if (span == nullptr) {
+          return large_malloc_slow(cache, size, bytes, align, arena_align, true, zero);
+        }
+        span->cpu = cpu;
+        bump(cache->counters.cpu_cache_hits);
       }
-      return large_malloc_slow(cache, size, bytes, align, arena_align, true, zero);
+      span->kind = SpanKind::kLarge;
+      span->home = cache;
+      return finish(span, size, zero);
     }
   }
   return large_malloc_slow(cache, size, bytes, align, arena_align, false, zero);
@@ -150,43 +148,24 @@ void large_free(LargeCache* cache, Span* span) noexcept {
     return;
   }
   size_t bytes = block_bytes(span);
-  if (cache == nullptr || !cacheable(bytes)) {
-    arena().release(span);
-    return;
-  }
-  unsigned c = large_class(bytes);
-  LargeCache::Bin& bin = cache->bins[c];
-  if (FFA_UNLIKELY(bin.count == kLargeCacheDepth || cache->bytes + bytes > large_config.cache_bytes)) {
-    // A thread that frees more than it allocates (the seed's push thread): age the cache here
-    // too, since its malloc slow path may never run.
-    decay_maybe_tick();
-    decay_thread_cache(cache);
-    if (bin.count == kLargeCacheDepth) spill(cache, c, kLargeCacheDepth / 2);
-    if (cache->bytes + bytes > large_config.cache_bytes) {
-      arena().release(span);
+  if (cacheable(bytes)) {
+    unsigned c = large_class(bytes);
+    if (cache != nullptr && span->home == cache &&
+        cache->blocks.put(span, c, large_config.cache_bytes)) {
       return;
     }
+    if (cpu_cache_put(span->cpu, span, c)) return;
   }
-  span->kind = SpanKind::kLargeCached;
-  bin.blocks[bin.count++] = span;
-  cache->bytes += bytes;
+  // The arena's turn: age this thread's cache too, since a thread that frees more than it
+  // allocates may never run a malloc slow path.
+  decay_maybe_tick();
+  if (cache != nullptr) decay_thread_cache(cache);
+  arena().release(span);
 }
 
-void large_cache_flush(LargeCache* cache) noexcept {
-  for (unsigned c = 0; c < kLargeClasses; ++c) spill(cache, c, kLargeCacheDepth);
-  cache->bytes = 0;
-}
+void large_cache_flush(LargeCache* cache) noexcept { cache->blocks.flush(); }
 
-void decay_thread_cache(LargeCache* cache) noexcept {
-  uint64_t now = decay_now_tick();
-  if (cache->decay_tick == now) return;
-  cache->decay_tick = now;
-  for (unsigned c = 0; c < kLargeClasses; ++c) {
-    LargeCache::Bin& bin = cache->bins[c];
-    spill(cache, c, bin.low_water);  // the oldest blocks, idle for the whole tick
-    bin.low_water = bin.count;
-  }
-}
+void decay_thread_cache(LargeCache* cache) noexcept { cache->blocks.age(decay_now_tick()); }
 
 size_t large_usable_size(const Span* span) noexcept {
   if (span->kind == SpanKind::kRegion) {

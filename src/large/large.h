@@ -1,54 +1,50 @@
-// The large path policy: per-thread large cache -> contiguous arena (fails fast) -> mapped
-// region (always works unless the OS says no). Includes base/, platform/, core/ and the large
-// tiers.
+// The large path policy: this thread's block cache -> this CPU's block cache -> contiguous arena
+// (fails fast) -> mapped region (always works unless the OS says no). Includes base/, platform/,
+// core/ and the large tiers.
 //
 // Contract, step by step:
-//   1. LargeCache: O(1), no lock, no syscall. Exact size class, LIFO (warm blocks first).
-//   2. Arena::try_claim: no syscall, no waiting, bounded best-fit scan; a miss returns at once.
+//   1. The thread's cache: O(1), no lock, no syscall. Exact size class, LIFO (warm blocks first).
+//   2. The CPU's cache (large/cpu_cache.h): the same, under a try-lock that is never waited on.
+//   3. Arena::try_claim: no syscall, no waiting, bounded best-fit scan; a miss returns at once.
 //      On kNoSpace we may grow the arena by one chunk if nobody else is growing it (one mmap).
-//   3. Regions: the region cache (lock-free), else one fresh mmap (no lock anywhere).
-// Free: into the freeing thread's cache (bounded), else straight back to the arena bitmap (one
-// atomic operation) or the region cache. The arena is the shared pool: a block freed by one
-// thread (the seed's push thread) is claimed by another (a committer) with no lock and no
-// per-class stranding, and best fit keeps reusing the same resident slices. Nothing is unmapped
-// or purged here: decay (large/decay.h) does that later.
+//   4. Regions: the region cache (lock-free), else one fresh mmap (no lock anywhere).
+// Free: a block this thread allocated goes into its own cache; any other (the seed's push
+// thread freeing a committer's buffer) goes to the cache of the CPU it was allocated on, where
+// whichever thread runs there next reuses it warm. What a cache will not take goes straight back
+// to the arena bitmap (one atomic operation) or the region cache. Nothing is unmapped or purged
+// here: decay (large/decay.h) does that later.
 //
-// (Per-class transfer pools between thread caches were tried and measured: on the seed workload
-// at 8 committers they held twice the RSS of going through the arena, for no CPU gain.)
+// Measured and dropped on the seed workload at 8 committers on 2 CPUs: per-class transfer pools
+// between thread caches, and handing each block back to the thread that allocated it. Both
+// keep blocks with threads that are not running: 2x and 4x the RSS of the per-CPU tier.
 #pragma once
 
-#include "large/arena.h"
+#include "large/block_cache.h"
 #include "large/region.h"
 
 namespace ffa {
 
-constexpr unsigned kLargeCacheDepth = 16;
-
 /// Run-time settings of the large path (set once by runtime/ at init from FFALLOC_* options).
 struct LargeConfig {
-  size_t cache_bytes = 1 * kMiB;      // per-thread large cache budget
+  size_t cache_bytes = 1 * kMiB;      // budget of each thread's block cache
+  size_t cpu_cache_bytes = 1 * kMiB;  // budget of each CPU's block cache
   uint64_t decay_ns = 1000000000;     // free memory is returned this long after it was freed
   bool huge_pages = false;            // MADV_HUGEPAGE on arena chunks
   size_t region_threshold = kLargeMax; // larger requests go straight to regions (M_MMAP_THRESHOLD)
+  bool profile = false;               // time the path past the caches (FFALLOC_STATS)
 };
 extern LargeConfig large_config;
 
 /// Per-thread counters (written by the owning thread only, read by stats with relaxed loads).
 struct LargeCounters {
-  std::atomic<uint64_t> cache_hits{0}, arena_hits{0}, failfast_nospace{0},
+  std::atomic<uint64_t> cache_hits{0}, cpu_cache_hits{0}, arena_hits{0}, failfast_nospace{0},
       failfast_contended{0}, regions_mapped{0}, regions_reused{0}, regions_grown{0}, frees{0},
       slow_ns{0};
 };
 
+/// A thread's part of the large path.
 struct LargeCache {
-  struct Bin {
-    uint32_t count = 0;
-    uint32_t low_water = 0;  // lowest count since the last decay tick: blocks below it idled
-    Span* blocks[kLargeCacheDepth] = {};
-  };
-  Bin bins[kLargeClasses];
-  size_t bytes = 0;
-  uint64_t decay_tick = 0;   // the last tick this cache aged itself at
+  BlockCache blocks;
   unsigned arena_hint = 0;
   LargeCounters counters;
 };
@@ -59,7 +55,7 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
 /// Frees a live large block or region (span->kind kLarge or kRegion). cache may be null (a
 /// thread without a heap): the block then goes straight back to its tier.
 void large_free(LargeCache* cache, Span* span) noexcept;
-/// Releases every block in the cache to the arena.
+/// Releases every block in the thread's cache to the arena.
 void large_cache_flush(LargeCache* cache) noexcept;
 /// Usable bytes of a live large block or region.
 size_t large_usable_size(const Span* span) noexcept;

@@ -1,6 +1,7 @@
 // Linux implementation of the platform layer: mmap, munmap, madvise, mremap, each counted and
 // timed, with the fault-injection switch for tests.
 #include <errno.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,11 @@ uint64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+unsigned current_cpu_fallback() {
+  int cpu = sched_getcpu();
+  return cpu >= 0 ? unsigned(cpu) : 0;
 }
 
 uint64_t now_coarse_ns() {

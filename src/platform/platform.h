@@ -34,6 +34,10 @@ uint64_t now_ns();
 /// Coarse monotonic clock (a few milliseconds of resolution, cheaper still).
 uint64_t now_coarse_ns();
 
+/// The CPU this thread is running on (it may move right after). Read from the rseq area glibc
+/// registers for every thread (two loads, no syscall); sched_getcpu where there is none.
+FFA_INLINE unsigned current_cpu();
+
 /// Makes the range inaccessible (mprotect PROT_NONE): guard pages in secure builds.
 void protect_none(void* p, size_t size);
 
@@ -56,5 +60,34 @@ extern Counters counters;
 
 /// Makes the nth mapping call (map or remap) from now fail with ENOMEM; 0 disables.
 void fail_nth_map_for_test(uint64_t nth);
+
+unsigned current_cpu_fallback();
+
+}  // namespace ffa::os
+
+// glibc 2.35+ (weak: absent from other C libraries, and then null).
+extern "C" {
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+}
+
+namespace ffa::os {
+
+FFA_INLINE unsigned current_cpu() {
+#if defined(__x86_64__) || defined(__aarch64__)
+  if (&__rseq_size != nullptr && __rseq_size != 0) {
+    char* thread_pointer;
+#if defined(__x86_64__)
+    asm("mov %%fs:0, %0" : "=r"(thread_pointer));
+#else
+    asm("mrs %0, tpidr_el0" : "=r"(thread_pointer));
+#endif
+    // struct rseq: cpu_id_start, then cpu_id (negative until registered).
+    int32_t cpu = reinterpret_cast<const volatile int32_t*>(thread_pointer + __rseq_offset)[1];
+    if (FFA_LIKELY(cpu >= 0)) return unsigned(cpu);
+  }
+#endif
+  return current_cpu_fallback();
+}
 
 }  // namespace ffa::os

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ffalloc/ffalloc.h"
+#include "large/cpu_cache.h"
 #include "large/decay.h"
 #include "runtime/runtime.h"
 
@@ -36,8 +37,9 @@ void add_heap(const Heap* heap, void* arg) {
   out->regions_mapped += get(large.regions_mapped);
   out->regions_reused += get(large.regions_reused);
   out->large_frees += get(large.frees);
+  out->cpu_cache_hits += get(large.cpu_cache_hits);
   out->large_slow_ns += get(large.slow_ns);
-  out->large_bytes_cached += heap->large.bytes;
+  out->large_bytes_cached += heap->large.blocks.bytes;
 }
 
 // Walks the claimed runs of every arena chunk: per-class spans and objects in use, live large
@@ -105,6 +107,7 @@ void stats_collect(ffa_stats* out) {
   out->arena_bytes_in_use = arena().bytes_in_use();
   out->arena_bytes_in_use_peak = arena().peak_bytes_in_use();
   out->region_bytes_cached = region_cache().cached_bytes();
+  out->cpu_cache_bytes = cpu_caches_bytes();
   out->arena_bytes_dirty_free = arena().dirty_free_bytes();
   out->decay_ticks = get(decay_counters.ticks);
   out->decay_bytes_purged = get(decay_counters.bytes_purged);
@@ -142,6 +145,7 @@ void stats_print() {
   row("small spans released", s.small_spans_released);
   message(" large blocks");
   row("large thread-cache hits", s.large_cache_hits);
+  row("large CPU-cache hits", s.cpu_cache_hits);
   row("large arena hits", s.arena_hits);
   row("large arena fail-fast (no space)", s.arena_failfast_nospace);
   row("large arena fail-fast (contended)", s.arena_failfast_contended);
@@ -170,6 +174,7 @@ void stats_print() {
   row("small objects in use", s.small_bytes_in_use / 1024, " KiB");
   row("large blocks in use", s.large_bytes_in_use / 1024, " KiB");
   row("large blocks in thread caches", s.large_bytes_cached / 1024, " KiB");
+  row("large blocks in CPU caches", s.cpu_cache_bytes / 1024, " KiB");
   row("arena in use", s.arena_bytes_in_use / 1024, " KiB");
   row("arena in use, peak", s.arena_bytes_in_use_peak / 1024, " KiB");
   row("arena free, not yet purged", s.arena_bytes_dirty_free / 1024, " KiB");

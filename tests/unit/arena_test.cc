@@ -103,8 +103,29 @@ TEST(Arena, PurgeGivesFreeRunsBackAsZeroPages) {
   memset(start, 0x5a, 4 * kSliceSize);
   arena().release(span);
   uint64_t madvises = os::counters.madvise_calls.load();
-  EXPECT_GE(arena().purge_free_runs(false, ~size_t(0)), 4 * kSliceSize);
+  EXPECT_GE(arena().purge_free_runs(false, 0, ~size_t(0)), 4 * kSliceSize);
   EXPECT_GT(os::counters.madvise_calls.load(), madvises);
+  EXPECT_EQ(start[0], 0);
+}
+
+TEST(Arena, IdleFragmentsUnderTheFloorAreNotWorthAPurge) {
+  ensure_one_chunk();
+  arena().purge_free_runs(false, 0, ~size_t(0));  // start with nothing dirty and free
+  unsigned hint = 0;
+  ClaimFailure why;
+  Span* span = arena().try_claim(4, kSliceSize, &hint, &why);
+  ASSERT_NE(span, nullptr);
+  char* start = span->start;
+  memset(start, 0x5a, 4 * kSliceSize);
+  arena().release(span);
+  uint64_t madvises = os::counters.madvise_calls.load();
+  // 32 KiB idle, floor 1 MiB: no syscall, the contents stay; twice, so it is not just "recent".
+  EXPECT_EQ(arena().purge_free_runs(true, kMiB, ~size_t(0)), 0u);
+  EXPECT_EQ(arena().purge_free_runs(true, kMiB, ~size_t(0)), 0u);
+  EXPECT_EQ(os::counters.madvise_calls.load(), madvises);
+  EXPECT_EQ(start[0], 0x5a);
+  // With a floor it meets (and once no longer recent), the same fragment is purged.
+  EXPECT_GE(arena().purge_free_runs(true, 4 * kSliceSize, ~size_t(0)), 4 * kSliceSize);
   EXPECT_EQ(start[0], 0);
 }
 

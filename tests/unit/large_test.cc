@@ -1,6 +1,7 @@
-// The large path: thread cache -> arena -> region, each step only on a miss of the previous,
+// The large path: thread cache -> CPU cache -> arena -> region, each step only on a miss of the previous,
 // checked through the counters; ENOMEM from the OS gives NULL and the next call recovers.
 #include <errno.h>
+#include <sched.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 
 #include "ffalloc/ffalloc.h"
 #include "stats_snapshot.h"
+#include "large/cpu_cache.h"
 #include "large/large.h"
 #include "runtime/runtime.h"
 
@@ -87,29 +89,60 @@ TEST(Large, MapFailureGivesEnomemAndTheNextCallRecovers) {
   ffa_free(p);
 }
 
-TEST(Large, CrossThreadFreeLandsInTheFreeingThreadsCache) {
-  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
-  void* p = nullptr;
-  std::thread([&] { p = ffa_malloc(72 * kKiB); }).join();
-  ASSERT_NE(p, nullptr);
-  ffa_free(p);  // another thread's block, freed here: cached here
-  ffa_stats before = stats();
-  void* q = ffa_malloc(72 * kKiB);
-  EXPECT_EQ(q, p);
-  EXPECT_EQ(stats().large_cache_hits, before.large_cache_hits + 1);
-  ffa_free(q);
+// Pins the calling thread to one CPU for the rest of its life (so that "this CPU's cache" is
+// well defined in a test).
+unsigned pin_to_current_cpu() {
+  unsigned cpu = os::current_cpu();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  EXPECT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+  return cpu;
 }
 
-TEST(Large, ThreadCacheStaysWithinItsBudgetAndTheRestGoesBack) {
+TEST(Large, CrossThreadFreeGoesToTheCacheOfTheCpuItWasAllocatedOn) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
-  constexpr int kBlocks = 200;  // 200 * 256 KiB = 50 MiB: far more than the cache holds
+  unsigned cpu = 0;
+  void* p = nullptr;
+  std::atomic<int> step{0};
+  // The allocating thread stays alive throughout, so no other thread adopts its heap.
+  std::thread allocator([&] {
+    cpu = pin_to_current_cpu();
+    p = ffa_malloc(72 * kKiB);
+    step.store(1);
+    while (step.load() != 2) std::this_thread::yield();
+  });
+  while (step.load() != 1) std::this_thread::yield();
+  ASSERT_NE(p, nullptr);
+  ffa_free(p);  // another thread's block: to the cache of the CPU it came from
+  std::thread([&] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    ASSERT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+    ffa_stats before = stats();
+    void* q = ffa_malloc(72 * kKiB);  // a third thread on that CPU finds it there
+    EXPECT_EQ(q, p);
+    EXPECT_EQ(stats().cpu_cache_hits, before.cpu_cache_hits + 1);
+    EXPECT_EQ(stats().arena_hits, before.arena_hits);
+    ffa_free(q);
+  }).join();
+  step.store(2);
+  allocator.join();
+}
+
+TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  constexpr int kBlocks = 200;  // 200 * 256 KiB = 50 MiB: far more than the caches hold
   void* blocks[kBlocks];
   for (auto& b : blocks) b = ffa_malloc(256 * kKiB);
   size_t in_use_full = stats().arena_bytes_in_use;
   for (auto& b : blocks) ffa_free(b);
-  EXPECT_LE(tls_heap->large.bytes, large_config.cache_bytes);
-  EXPECT_GE(in_use_full - stats().arena_bytes_in_use,
-            size_t(kBlocks) * 256 * kKiB - large_config.cache_bytes);
+  ffa_stats after = stats();
+  EXPECT_LE(tls_heap->large.blocks.bytes, large_config.cache_bytes);
+  EXPECT_LE(after.cpu_cache_bytes, kMaxCpus * large_config.cpu_cache_bytes);
+  EXPECT_GE(in_use_full - after.arena_bytes_in_use,
+            size_t(kBlocks) * 256 * kKiB - large_config.cache_bytes - after.cpu_cache_bytes);
 }
 
 TEST(Large, BlocksFreedByOneThreadAreReusedByAnotherWithoutNewMemory) {

@@ -35,6 +35,7 @@ TEST(Stats, SmallOperationsAreCountedByPath) {
 TEST(Stats, LargeOperationsAreCountedByPathAndTimed) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   ffa_malloc_trim(0);
+  ffa::large_config.profile = true;   // as FFALLOC_STATS=1 sets it
   ffa_stats before = stats();
   void* a = ffa_malloc(100 * 1024);   // arena
   ffa_free(a);                        // into this thread's cache

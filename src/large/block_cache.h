@@ -1,0 +1,52 @@
+// BlockCache: freed large blocks kept for reuse, by size class. Each thread has one (used with
+// no lock) and each CPU has one (used under that CPU's try-lock, large/cpu_cache.h); both follow
+// the same rules, written here once. Includes core/ and the arena.
+//
+//   - LIFO bins: the newest (warmest) block goes out first.
+//   - A byte budget, so what a cache holds is bounded.
+//   - Demand: only classes asked for within the last kDemandWindow takes keep blocks. A class
+//     used once in a while would hold its blocks cold and out of every other thread's reach;
+//     the arena reuses those slices for any size instead.
+//   - Aging: blocks that stayed below a bin's low-water mark for a whole decay tick were not
+//     needed; they go back to the arena.
+#pragma once
+
+#include "large/arena.h"
+
+namespace ffa {
+
+constexpr unsigned kBlockCacheDepth = 64;
+constexpr uint32_t kDemandWindow = 64;
+constexpr unsigned kEvictScan = 8;
+
+struct BlockCache {
+  struct Bin {
+    uint32_t count = 0;
+    uint32_t low_water = 0;  // lowest count since the last aging: blocks below it idled
+    uint32_t last_use = 0;   // `clock` at this class's last take
+    Span* blocks[kBlockCacheDepth] = {};
+  };
+  Bin bins[kLargeClasses];
+  uint32_t clock = 0;        // takes so far (wraps)
+  size_t bytes = 0;
+  uint64_t aged_at = 0;      // the decay tick this cache last aged at
+  unsigned evict_cursor = 0; // next bin put() looks at for blocks to evict
+
+  /// The newest block of class c, or null. Either way c counts as in demand from now.
+  Span* take(unsigned c);
+  /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
+  /// room (blocks of classes no longer in demand, found among the next kEvictScan bins, are
+  /// given to the arena to make it). False when it was not taken: the caller passes it on.
+  bool put(Span* span, unsigned c, size_t budget);
+  /// Gives the blocks that idled for a whole tick to the arena; once per tick number.
+  void age(uint64_t tick);
+  /// Gives every block to the arena.
+  void flush();
+
+  bool in_demand(unsigned c) const { return clock - bins[c].last_use < kDemandWindow; }
+
+ private:
+  void spill(unsigned c, unsigned n);
+};
+
+}  // namespace ffa

@@ -1,0 +1,95 @@
+// BlockCache, the rules shared by the thread and CPU caches: LIFO, a byte budget, only classes
+// in demand keep blocks, and blocks idle for a whole tick go back to the arena.
+#include <gtest/gtest.h>
+
+#include "large/block_cache.h"
+
+namespace ffa {
+namespace {
+
+const unsigned k64K = large_class(64 * kKiB);
+
+Span* claim(unsigned c) {
+  unsigned hint = 0;
+  ClaimFailure why;
+  if (arena().chunk_count() == 0) {
+    EXPECT_TRUE(arena().grow(false));
+  }
+  Span* span = arena().try_claim(large_class_size(c) >> kSliceShift, kSliceSize, &hint, &why);
+  EXPECT_NE(span, nullptr);
+  span->kind = SpanKind::kLarge;
+  return span;
+}
+
+TEST(BlockCache, NewestBlockGoesOutFirst) {
+  ASSERT_EQ(large_class_size(k64K), 64 * kKiB);
+  BlockCache cache;
+  EXPECT_EQ(cache.take(k64K), nullptr);  // a miss still makes the class wanted
+  Span* a = claim(k64K);
+  Span* b = claim(k64K);
+  EXPECT_TRUE(cache.put(a, k64K, kMiB));
+  EXPECT_TRUE(cache.put(b, k64K, kMiB));
+  EXPECT_EQ(a->kind, SpanKind::kLargeCached);
+  EXPECT_EQ(cache.bytes, 128 * kKiB);
+  EXPECT_EQ(cache.take(k64K), b);
+  EXPECT_EQ(cache.take(k64K), a);
+  EXPECT_EQ(cache.bytes, 0u);
+  arena().release(a);
+  arena().release(b);
+}
+
+TEST(BlockCache, ClassNotAskedForLatelyKeepsNothing) {
+  BlockCache cache;
+  unsigned rare = k64K + 8;
+  Span* block = claim(rare);
+  cache.take(rare);
+  for (uint32_t i = 0; i < kDemandWindow; ++i) cache.take(k64K);
+  EXPECT_FALSE(cache.in_demand(rare));
+  EXPECT_FALSE(cache.put(block, rare, 64 * kMiB));  // the caller gives it to the arena
+  EXPECT_EQ(cache.bytes, 0u);
+  arena().release(block);
+}
+
+TEST(BlockCache, BudgetIsKeptByEvictingClassesOutOfDemand) {
+  BlockCache cache;
+  unsigned rare = k64K + 8;
+  cache.take(rare);
+  Span* old = claim(rare);
+  ASSERT_TRUE(cache.put(old, rare, large_class_size(rare)));
+  for (uint32_t i = 0; i < kDemandWindow; ++i) cache.take(k64K);
+  // The budget is full of a class nobody asks for any more: the wanted block takes its place.
+  Span* wanted = claim(k64K);
+  size_t in_use = arena().bytes_in_use();
+  for (unsigned i = 0; i < kLargeClasses && !cache.put(wanted, k64K, large_class_size(rare)); ++i) {
+  }
+  EXPECT_EQ(cache.bins[rare].count, 0u);
+  EXPECT_EQ(old->kind, SpanKind::kFree);  // back in the arena
+  EXPECT_EQ(arena().bytes_in_use(), in_use - large_class_size(rare));
+  EXPECT_EQ(cache.take(k64K), wanted);
+  // A cache full of wanted blocks refuses more instead of evicting them.
+  ASSERT_TRUE(cache.put(wanted, k64K, 64 * kKiB));
+  Span* extra = claim(k64K);
+  EXPECT_FALSE(cache.put(extra, k64K, 64 * kKiB));
+  cache.flush();
+  arena().release(extra);
+}
+
+TEST(BlockCache, BlocksIdleForAWholeTickAreGivenBack) {
+  BlockCache cache;
+  cache.take(k64K);
+  Span* a = claim(k64K);
+  Span* b = claim(k64K);
+  ASSERT_TRUE(cache.put(a, k64K, kMiB));
+  ASSERT_TRUE(cache.put(b, k64K, kMiB));
+  cache.age(1);  // sets the low-water mark: both blocks are still there
+  EXPECT_EQ(cache.bins[k64K].count, 2u);
+  EXPECT_EQ(cache.take(k64K), b);  // one is used during tick 1
+  cache.age(1);  // same tick: nothing happens
+  cache.age(2);  // a (below the low-water mark all of tick 1) goes back
+  EXPECT_EQ(cache.bins[k64K].count, 0u);
+  EXPECT_EQ(a->kind, SpanKind::kFree);
+  arena().release(b);
+}
+
+}  // namespace
+}  // namespace ffa
