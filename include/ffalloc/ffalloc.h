@@ -63,8 +63,7 @@ struct ffa_stats {
   uint64_t small_spans_created;    /* spans claimed from the arena */
   uint64_t small_spans_released;   /* empty spans given back to the arena */
   /* large blocks (> 32 KiB): allocations by path */
-  uint64_t large_cache_hits;       /* the thread's block cache */
-  uint64_t cpu_cache_hits;         /* the CPU's block cache */
+  uint64_t large_cache_hits;       /* the thread's block cache (the CPU's: cpu_cache_hits) */
   uint64_t arena_hits;             /* a contiguous arena claim */
   uint64_t arena_failfast_nospace; /* arena scan found no run: fell back at once */
   uint64_t arena_failfast_contended; /* lost claim races: fell back at once */
@@ -91,7 +90,6 @@ struct ffa_stats {
   uint64_t large_bytes_in_use;     /* live large blocks and regions */
   uint64_t regions_live;           /* mapped regions holding a live block */
   uint64_t large_bytes_cached;     /* large blocks in thread caches */
-  uint64_t cpu_cache_bytes;        /* large blocks in CPU caches */
   uint64_t arena_bytes_in_use;     /* arena slices claimed (spans + large runs + cached) */
   uint64_t arena_bytes_in_use_peak;
   uint64_t arena_bytes_dirty_free; /* free arena slices that may still be resident */
@@ -100,6 +98,9 @@ struct ffa_stats {
   uint64_t class_size[FFA_STATS_CLASSES];
   uint64_t class_spans[FFA_STATS_CLASSES];
   uint64_t class_objects_in_use[FFA_STATS_CLASSES];
+  /* added after 0.1 (appended, so the fields above keep their offsets) */
+  uint64_t cpu_cache_hits;         /* large allocations served by the CPU's block cache */
+  uint64_t cpu_cache_bytes;        /* large blocks in CPU caches */
 };
 
 FFA_API void ffa_stats_get(struct ffa_stats* out);

@@ -72,7 +72,8 @@ class Arena {
 
   /// Bytes of claimed slices (spans, large runs, cached blocks; not the chunks' own headers),
   /// counted from the bitmaps: claims and releases keep no shared counter, which would be one
-  /// more cache line every CPU writes. Exact when no thread is claiming or releasing.
+  /// more cache line every CPU writes. Exact when no thread is claiming, releasing or purging
+  /// (a run being purged is briefly claimed).
   size_t bytes_in_use() const;
   /// The highest bytes_in_use() seen by a stats read or a decay tick.
   size_t peak_bytes_in_use() const { return peak_in_use_bytes_.load(std::memory_order_relaxed); }

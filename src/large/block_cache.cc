@@ -27,8 +27,8 @@ Span* BlockCache::take(unsigned c) {
 }
 
 bool BlockCache::put(Span* span, unsigned c, size_t budget) {
-  if (!in_demand(c)) return false;
   size_t size = large_class_size(c);
+  if (!in_demand(c) || size > budget) return false;
   Bin& bin = bins[c];
   if (bin.count == kBlockCacheDepth) spill(c, kBlockCacheDepth / 2);
   // Over budget: look at a few bins, round robin, for a class out of demand to evict. Bounded,

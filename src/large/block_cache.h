@@ -27,7 +27,7 @@ struct BlockCache {
     Span* blocks[kBlockCacheDepth] = {};
   };
   Bin bins[kLargeClasses];
-  uint32_t clock = 0;        // takes so far (wraps)
+  uint32_t clock = kDemandWindow;  // takes so far, plus the window: nothing starts in demand
   size_t bytes = 0;
   uint64_t aged_at = 0;      // the decay tick this cache last aged at
   unsigned evict_cursor = 0; // next bin put() looks at for blocks to evict

@@ -6,7 +6,8 @@
 // arena runs free and not released during the last tick (madvise) and cached regions parked
 // before the previous tick (munmap); each thread's large cache gives its blocks that stayed
 // below the low-water mark for a tick back to the arena. So memory returns between one and two
-// ticks after it was last used.
+// ticks after it was last used, except that a tick purges nothing when under 1 MiB of arena
+// memory qualifies (malloc_trim still does).
 #pragma once
 
 #include "large/large.h"

@@ -118,17 +118,17 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
     if (arena_align == kSliceSize && cacheable(bytes)) {
       unsigned c = large_class(bytes);
       Span* span = cache->blocks.take(c);
+      unsigned cpu = os::current_cpu();
       if (FFA_LIKELY(span != nullptr)) {
         bump(cache->counters.cache_hits);
       } else {
-        unsigned cpu = os::current_cpu();
-        span = cpu_cache_take(cpu, c);
+        span = large_config.cpu_cache_bytes != 0 ? cpu_cache_take(cpu, c) : nullptr;
         if (span == nullptr) {
           return large_malloc_slow(cache, size, bytes, align, arena_align, true, zero);
         }
-        span->cpu = cpu;
         bump(cache->counters.cpu_cache_hits);
       }
+      span->cpu = cpu;
       span->kind = SpanKind::kLarge;
       span->home = cache;
       return finish(span, size, zero);
@@ -154,7 +154,7 @@ void large_free(LargeCache* cache, Span* span) noexcept {
         cache->blocks.put(span, c, large_config.cache_bytes)) {
       return;
     }
-    if (cpu_cache_put(span->cpu, span, c)) return;
+    if (large_config.cpu_cache_bytes != 0 && cpu_cache_put(span->cpu, span, c)) return;
   }
   // The arena's turn: age this thread's cache too, since a thread that frees more than it
   // allocates may never run a malloc slow path.

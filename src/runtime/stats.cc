@@ -153,7 +153,7 @@ void stats_print() {
   row("regions reused", s.regions_reused);
   row("regions grown (mremap)", s.regions_grown);
   row("large frees", s.large_frees);
-  row("large time past the thread cache", s.large_slow_ns / 1000, " us");
+  row("large time past the caches", s.large_slow_ns / 1000, " us");
   message(" memory syscalls");
   row("mmap calls", s.os_mmap_calls);
   row("mmap time", s.os_mmap_ns / 1000, " us");

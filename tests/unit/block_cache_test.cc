@@ -24,7 +24,11 @@ Span* claim(unsigned c) {
 TEST(BlockCache, NewestBlockGoesOutFirst) {
   ASSERT_EQ(large_class_size(k64K), 64 * kKiB);
   BlockCache cache;
+  Span* early = claim(k64K);
+  EXPECT_FALSE(cache.put(early, k64K, kMiB));  // nobody asked for the class yet
+  arena().release(early);
   EXPECT_EQ(cache.take(k64K), nullptr);  // a miss still makes the class wanted
+  EXPECT_TRUE(cache.in_demand(k64K));
   Span* a = claim(k64K);
   Span* b = claim(k64K);
   EXPECT_TRUE(cache.put(a, k64K, kMiB));
@@ -68,6 +72,10 @@ TEST(BlockCache, BudgetIsKeptByEvictingClassesOutOfDemand) {
   EXPECT_EQ(cache.take(k64K), wanted);
   // A cache full of wanted blocks refuses more instead of evicting them.
   ASSERT_TRUE(cache.put(wanted, k64K, 64 * kKiB));
+  cache.take(k64K + 1);
+  Span* bigger = claim(k64K + 1);
+  EXPECT_FALSE(cache.put(bigger, k64K + 1, 64 * kKiB));  // larger than the whole budget
+  arena().release(bigger);
   Span* extra = claim(k64K);
   EXPECT_FALSE(cache.put(extra, k64K, 64 * kKiB));
   cache.flush();
