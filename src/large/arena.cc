@@ -171,6 +171,11 @@ Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsign
       return nullptr;
     }
   }
+  return publish(chunk, pos, n);
+}
+
+// Fills in the descriptor of a run whose bits this thread just claimed.
+Span* Arena::publish(ArenaChunk* chunk, unsigned pos, unsigned n) {
   Span* span = &chunk->spans[pos];
   span->start = chunk->base + size_t(pos) * kSliceSize;
   span->slices = n;
@@ -178,6 +183,8 @@ Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsign
   span->is_zero = !any_bits(chunk->dirty, pos, n);
   set_bits(chunk->dirty, pos, n);
   page_map().set(span->start, size_t(n) * kSliceSize, span);
+  note_in_use(in_use_bytes_.fetch_add(size_t(n) * kSliceSize, std::memory_order_relaxed) +
+              size_t(n) * kSliceSize);
   return span;
 }
 
@@ -211,6 +218,7 @@ void Arena::release(Span* span) {
   unsigned n = span->slices;
   span->kind = SpanKind::kFree;
   span->owner = nullptr;
+  in_use_bytes_.fetch_sub(size_t(n) * kSliceSize, std::memory_order_relaxed);
   set_bits(chunk->recent, pos, n);
   clear_bits(chunk->in_use, pos, n);
 }
@@ -223,6 +231,8 @@ bool Arena::try_extend(Span* span, size_t more) {
   set_bits(chunk->dirty, end, unsigned(more));
   span->slices += unsigned(more);
   page_map().set(chunk->base + size_t(end) * kSliceSize, more * kSliceSize, span);
+  note_in_use(in_use_bytes_.fetch_add(more * kSliceSize, std::memory_order_relaxed) +
+              more * kSliceSize);
   return true;
 }
 
@@ -234,6 +244,7 @@ void Arena::shrink(Span* span, size_t fewer) {
   // then reported instead of freeing this run.
   chunk->spans[end].kind = SpanKind::kFree;
   page_map().set(chunk->base + size_t(end) * kSliceSize, fewer * kSliceSize, &chunk->spans[end]);
+  in_use_bytes_.fetch_sub(fewer * kSliceSize, std::memory_order_relaxed);
   set_bits(chunk->recent, end, unsigned(fewer));
   clear_bits(chunk->in_use, end, unsigned(fewer));
 }
@@ -302,23 +313,6 @@ size_t Arena::purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_by
     }
   }
   return purged;
-}
-
-size_t Arena::bytes_in_use() const {
-  size_t slices = 0;
-  unsigned count = count_.load(std::memory_order_acquire);
-  for (unsigned c = 0; c < count; ++c) {
-    ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
-    for (unsigned w = 0; w < kBitmapWords; ++w) {
-      slices += unsigned(__builtin_popcountll(chunk->in_use[w].load(std::memory_order_relaxed)));
-    }
-    slices -= kMetaSlices;
-  }
-  size_t bytes = slices * kSliceSize;
-  if (bytes > peak_in_use_bytes_.load(std::memory_order_relaxed)) {
-    peak_in_use_bytes_.store(bytes, std::memory_order_relaxed);  // racy max: good enough
-  }
-  return bytes;
 }
 
 size_t Arena::dirty_free_bytes() const {

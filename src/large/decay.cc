@@ -19,7 +19,6 @@ std::atomic<uint64_t> last_tick{0};
 void run_tick(uint64_t now) {
   bump(decay_counters.ticks);
   cpu_caches_age(now);
-  arena().bytes_in_use();  // samples the peak
   size_t unmapped = region_cache().trim(/*everything=*/false, now);
   size_t purged = arena().purge_free_runs(/*spare_recent=*/true, kMinPurgePerTick,
                                           kMaxPurgePerTick);
