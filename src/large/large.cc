@@ -150,14 +150,13 @@ void large_free(LargeCache* cache, Span* span) noexcept {
   size_t bytes = block_bytes(span);
   if (cacheable(bytes)) {
     unsigned c = large_class(bytes);
-    // A block this thread allocated: its own cache. Another thread's: the cache of the CPU it
-    // was allocated on. (A local free the thread cache refuses goes to the arena, where best
-    // fit reuses its slices for any size; parking it per CPU only added RSS.)
-    if (cache != nullptr && span->home == cache) {
-      if (cache->blocks.put(span, c, large_config.cache_bytes)) return;
-    } else if (large_config.cpu_cache_bytes != 0 && cpu_cache_put(span->cpu, span, c)) {
+    // A block this thread allocated: its own cache first. Another thread's, or one the thread
+    // cache refuses: the cache of the CPU it was allocated on.
+    if (cache != nullptr && span->home == cache &&
+        cache->blocks.put(span, c, large_config.cache_bytes)) {
       return;
     }
+    if (large_config.cpu_cache_bytes != 0 && cpu_cache_put(span->cpu, span, c)) return;
   }
   // The arena's turn: age this thread's cache too, since a thread that frees more than it
   // allocates may never run a malloc slow path.
