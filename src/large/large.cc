@@ -79,7 +79,7 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
   return finish(&region->span, size, zero);
 }
 
-// Past the thread cache: the arena, then regions. Timed, for the stats' "profile".
+// Past the caches: the arena, then regions. Timed with FFALLOC_STATS, for the report.
 void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t align,
                         size_t arena_align, bool cacheable_request, bool zero) {
   uint64_t start = large_config.profile ? os::now_ns() : 0;
@@ -151,7 +151,7 @@ void large_free(LargeCache* cache, Span* span) noexcept {
   if (cacheable(bytes)) {
     unsigned c = large_class(bytes);
     // A block this thread allocated: its own cache first. Another thread's, or one the thread
-    // cache refuses: the cache of the CPU it was allocated on.
+    // cache refuses: the cache of the CPU it was last handed out on.
     if (cache != nullptr && span->home == cache &&
         cache->blocks.put(span, c, large_config.cache_bytes)) {
       return;

@@ -9,10 +9,10 @@
 //      On kNoSpace we may grow the arena by one chunk if nobody else is growing it (one mmap).
 //   4. Regions: the region cache (lock-free), else one fresh mmap (no lock anywhere).
 // Free: a block this thread allocated goes into its own cache; any other (the seed's push
-// thread freeing a committer's buffer) goes to the cache of the CPU it was allocated on, where
-// whichever thread runs there next reuses it warm. What a cache will not take goes straight back
-// to the arena bitmap (one atomic operation) or the region cache. Nothing is unmapped or purged
-// here: decay (large/decay.h) does that later.
+// thread freeing a committer's buffer), or one the thread cache refuses, goes to the cache of
+// the CPU it was last handed out on, where whichever thread runs there next reuses it warm.
+// What a cache will not take goes straight back to the arena bitmap (one atomic operation) or
+// the region cache. Nothing is unmapped or purged here: decay (large/decay.h) does that later.
 //
 // Measured and dropped on the seed workload at 8 committers on 2 CPUs: per-class transfer pools
 // between thread caches, and handing each block back to the thread that allocated it. Both
