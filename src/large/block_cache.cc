@@ -26,6 +26,18 @@ Span* BlockCache::take(unsigned c) {
   return span;
 }
 
+Span* BlockCache::take_larger(unsigned c, unsigned reach) {
+  for (unsigned larger = c + 1; larger <= c + reach && larger < kLargeClasses; ++larger) {
+    Bin& bin = bins[larger];
+    if (bin.count == 0) continue;
+    Span* span = bin.blocks[--bin.count];
+    if (bin.count < bin.low_water) bin.low_water = bin.count;
+    bytes -= large_class_size(larger);
+    return span;
+  }
+  return nullptr;
+}
+
 bool BlockCache::put(Span* span, unsigned c, size_t budget) {
   size_t size = large_class_size(c);
   if (!in_demand(c) || size > budget) return false;

@@ -34,6 +34,9 @@ struct BlockCache {
 
   /// The newest block of class c, or null. Either way c counts as in demand from now.
   Span* take(unsigned c);
+  /// The newest block of the smallest non-empty class in (c, c + reach], or null: a block the
+  /// caller can cut down to class c.
+  Span* take_larger(unsigned c, unsigned reach);
   /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
   /// room (blocks of classes no longer in demand, found among the next kEvictScan bins, are
   /// given to the arena to make it). False when it was not taken: the caller passes it on.

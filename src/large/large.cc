@@ -16,6 +16,10 @@ size_t large_regions_live() noexcept { return regions_live.load(std::memory_orde
 
 namespace {
 
+// How many classes above the one asked for a thread may cut a cached block down from (16
+// classes: up to 4x the size).
+constexpr unsigned kSplitReach = 16;
+
 bool cacheable(size_t bytes) {
   return bytes > kSmallMax && bytes <= kLargeMax && large_class_size(large_class(bytes)) == bytes;
 }
@@ -118,6 +122,11 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
     if (arena_align == kSliceSize && cacheable(bytes)) {
       unsigned c = large_class(bytes);
       Span* span = cache->blocks.take(c);
+      if (span == nullptr && (span = cache->blocks.take_larger(c, kSplitReach)) != nullptr) {
+        // A warm block a little larger than asked for: cut it down, the tail goes back to the
+        // arena (cheaper than a claim's scan, and it reuses memory this thread just touched).
+        arena().shrink(span, span->slices - (bytes >> kSliceShift));
+      }
       unsigned cpu = os::current_cpu();
       if (FFA_LIKELY(span != nullptr)) {
         bump(cache->counters.cache_hits);

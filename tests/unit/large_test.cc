@@ -36,8 +36,7 @@ TEST(Large, FreedBlockIsReusedFromTheThreadCache) {
 
 TEST(Large, ArenaServesCacheMissesWithoutSyscalls) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
-  void* warm = ffa_malloc(300 * kKiB);  // make sure the arena has a chunk
-  ffa_free(warm);
+  void* warm = ffa_malloc(300 * kKiB);  // make sure the arena has a chunk (kept: not cached)
   ffa_stats before = stats();
   void* p = ffa_malloc(200 * kKiB + 1);  // a class nothing cached
   ffa_stats after = stats();
@@ -45,6 +44,7 @@ TEST(Large, ArenaServesCacheMissesWithoutSyscalls) {
   EXPECT_EQ(after.arena_hits, before.arena_hits + 1);
   EXPECT_EQ(after.os_mmap_calls, before.os_mmap_calls);
   ffa_free(p);
+  ffa_free(warm);
 }
 
 TEST(Large, HugeRequestsUseRegionsThatAreCachedAndReused) {
@@ -129,6 +129,27 @@ TEST(Large, CrossThreadFreeGoesToTheCacheOfTheCpuItWasAllocatedOn) {
   }).join();
   step.store(2);
   allocator.join();
+}
+
+TEST(Large, ACachedBlockALittleLargerIsCutDownInsteadOfClaimingAnother) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  void* big = ffa_malloc(200 * kKiB);
+  ASSERT_NE(big, nullptr);
+  memset(big, 7, 200 * kKiB);
+  size_t big_usable = ffa_malloc_usable_size(big);
+  ffa_free(big);  // into this thread's cache
+  ffa_stats before = stats();
+  void* small = ffa_malloc(120 * kKiB);  // no 120 KiB block cached: the 200 KiB one is cut
+  ffa_stats after = stats();
+  EXPECT_EQ(small, big);
+  EXPECT_EQ(after.arena_hits, before.arena_hits);
+  EXPECT_EQ(after.large_cache_hits, before.large_cache_hits + 1);
+  size_t usable = ffa_malloc_usable_size(small);
+  EXPECT_GE(usable, 120 * kKiB);
+  EXPECT_LT(usable, big_usable);
+  // The tail went back to the arena: a pointer into it is no longer part of this block.
+  EXPECT_EQ(after.arena_bytes_in_use + (big_usable - usable), before.arena_bytes_in_use);
+  ffa_free(small);
 }
 
 TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {

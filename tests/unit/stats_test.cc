@@ -48,7 +48,9 @@ TEST(Stats, LargeOperationsAreCountedByPathAndTimed) {
   EXPECT_EQ(mid.regions_live - before.regions_live, 1u);
   EXPECT_GE(mid.large_bytes_in_use - before.large_bytes_in_use, (40u << 20) + 100 * 1024);
   EXPECT_GT(mid.large_slow_ns, before.large_slow_ns);
-  EXPECT_EQ(mid.os_mmap_calls - before.os_mmap_calls, 1u);  // the region
+  // The region's mmap, and one more when it lands where the page map needs a new leaf.
+  EXPECT_GE(mid.os_mmap_calls - before.os_mmap_calls, 1u);
+  EXPECT_LE(mid.os_mmap_calls - before.os_mmap_calls, 2u);
   EXPECT_GT(mid.os_mmap_ns, before.os_mmap_ns);
   ffa_free(b);
   ffa_free(c);
