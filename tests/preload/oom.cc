@@ -8,7 +8,8 @@
 //  - after freeing everything (every block's contents checked first), recovery: one thread
 //    allocates the same blocks again under the same limit; 8 threads (and a refill in another
 //    order) do so under the limit raised by kRecoverySlack, since a concurrent or reordered
-//    refill fragments differently; all less 1% (glibc needs that, see run_recover);
+//    refill fragments differently; all less 1% (glibc needs that, see run_recover), and the
+//    smallest-first refill may miss one 10 MiB block, as long as nothing freed stays live;
 //  - memory freed as one kind serves another kind under the same limit (at least half);
 //  - a block grown by realloc until that fails: NULL + ENOMEM, contents intact;
 //  - with the limit lifted, a 256 MiB block works and blocks from before the limit are intact.
@@ -199,14 +200,13 @@ void run_exhaust(Phase* ph) {
   check_realloc_fails(&ph->held);
 }
 // Recovery: the same number of the same blocks must fit again now that everything is free,
-// less 1% rounded up to a whole block: glibc may have moved the thread to another arena when it
-// ran out, and 8 racing threads or a refill in another order fragment differently. (The mixed
-// phase refills smallest first after exhausting largest first: 10 MiB blocks that the arena
-// held whole during exhaustion may then find it cut up, and ffalloc can come back one 10 MiB
-// block short of about 80, 1.2%.) Losing more than that fails.
-void run_recover(Phase* ph) {
+// less 1% (count / 100 blocks, so none below 100 blocks): glibc may have moved the thread to
+// another arena when it ran out, and 8 racing threads or a refill in another order fragment
+// differently. Losing more than 1% of what was freed fails; `spare` more blocks may be missing
+// where the caller says why.
+void run_recover(Phase* ph, size_t spare = 0) {
   Block* list = nullptr;
-  size_t need = ph->count - (ph->count + 99) / 100;
+  size_t need = ph->count - ph->count / 100 - spare;
   size_t got = 0;
   for (; got < ph->count; ++got) {
     size_t n = size_of(ph->kind, got);
@@ -440,6 +440,12 @@ int main() {
     }
   }
   // All kinds at once, largest first, then recovery of each under the same limit.
+  uint64_t live_before_mixed = 0;
+  if (auto stats_get = reinterpret_cast<StatsGet>(dlsym(RTLD_DEFAULT, "ffa_stats_get"))) {
+    ffa_stats now{};
+    stats_get(&now);
+    live_before_mixed = now.small_bytes_in_use + now.large_bytes_in_use;
+  }
   limit_address_space(kHeadroom);
   Phase mixed[kKinds];
   for (int k = kKinds - 1; k >= 0; --k) {
@@ -448,8 +454,19 @@ int main() {
   }
   for (auto& m : mixed) free_list(m.held);
   TRACE("mixed: freed\n");
+  // Nothing freed stays counted as live (what follows is about fragmentation, not leaks).
+  if (auto stats_get = reinterpret_cast<StatsGet>(dlsym(RTLD_DEFAULT, "ffa_stats_get"))) {
+    ffa_stats now{};
+    stats_get(&now);
+    uint64_t live = now.small_bytes_in_use + now.large_bytes_in_use;
+    CHECK(live < live_before_mixed + (size_t{1} << 20));
+  }
   raise_limit(kRecoverySlack);
-  for (auto& m : mixed) run_recover(&m);
+  // The refill goes smallest first after an exhaustion that went largest first: 10 MiB blocks
+  // that found the arena whole may now find it cut up by the 100 KiB and small blocks, and
+  // ffalloc can come back one 10 MiB block short of about 80 (its caches shift where the
+  // smaller blocks land). One such block is spared; the leak check above still holds.
+  for (int k = 0; k < kKinds; ++k) run_recover(&mixed[k], k == kKinds - 1 ? 1 : 0);
   TRACE("mixed: recovered\n");
   realloc_growth();
   TRACE("realloc growth: done\n");

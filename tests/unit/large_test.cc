@@ -135,21 +135,26 @@ TEST(Large, ACachedBlockALittleLargerIsCutDownInsteadOfClaimingAnother) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   void* big = ffa_malloc(200 * kKiB);
   ASSERT_NE(big, nullptr);
-  memset(big, 7, 200 * kKiB);
-  size_t big_usable = ffa_malloc_usable_size(big);
-  ffa_free(big);  // into this thread's cache
+  memset(big, 7, 200 * kKiB);  // dirty: the cut-down block must still come back zeroed below
+  ffa_free(big);                // into this thread's cache
   ffa_stats before = stats();
-  void* small = ffa_malloc(120 * kKiB);  // no 120 KiB block cached: the 200 KiB one is cut
+  auto* small = static_cast<unsigned char*>(ffa_calloc(1, 120 * kKiB));  // nothing of 120 KiB cached
   ffa_stats after = stats();
-  EXPECT_EQ(small, big);
+  ASSERT_EQ(small, big);
   EXPECT_EQ(after.arena_hits, before.arena_hits);
   EXPECT_EQ(after.large_cache_hits, before.large_cache_hits + 1);
-  size_t usable = ffa_malloc_usable_size(small);
-  EXPECT_GE(usable, 120 * kKiB);
-  EXPECT_LT(usable, big_usable);
-  // The tail went back to the arena: a pointer into it is no longer part of this block.
-  EXPECT_EQ(after.arena_bytes_in_use + (big_usable - usable), before.arena_bytes_in_use);
+  EXPECT_EQ(ffa_malloc_usable_size(small), 120 * kKiB);  // exactly the class asked for
+  for (size_t i = 0; i < 120 * kKiB; i += 4096) ASSERT_EQ(small[i], 0) << i;
+  // The tail went back to the arena: no longer part of any block.
+  EXPECT_EQ(ffa_malloc_usable_size(small + 120 * kKiB), 0u);
+  EXPECT_EQ(after.arena_bytes_in_use + 80 * kKiB, before.arena_bytes_in_use);
+  // Freed, it is filed under its new class: the next 120 KiB request gets it from the cache.
   ffa_free(small);
+  ffa_stats again_before = stats();
+  void* again = ffa_malloc(120 * kKiB);
+  EXPECT_EQ(again, small);
+  EXPECT_EQ(stats().large_cache_hits, again_before.large_cache_hits + 1);
+  ffa_free(again);
 }
 
 TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
