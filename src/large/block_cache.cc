@@ -16,9 +16,8 @@ void BlockCache::spill(unsigned c, unsigned n) {
   bytes -= n * large_class_size(c);
 }
 
-Span* BlockCache::take(unsigned c) {
+Span* BlockCache::pop(unsigned c) {
   Bin& bin = bins[c];
-  bin.last_use = ++clock;
   if (bin.count == 0) return nullptr;
   Span* span = bin.blocks[--bin.count];
   if (bin.count < bin.low_water) bin.low_water = bin.count;
@@ -26,14 +25,14 @@ Span* BlockCache::take(unsigned c) {
   return span;
 }
 
+Span* BlockCache::take(unsigned c) {
+  bins[c].last_use = ++clock;
+  return pop(c);
+}
+
 Span* BlockCache::take_larger(unsigned c, unsigned reach) {
   for (unsigned larger = c + 1; larger <= c + reach && larger < kLargeClasses; ++larger) {
-    Bin& bin = bins[larger];
-    if (bin.count == 0) continue;
-    Span* span = bin.blocks[--bin.count];
-    if (bin.count < bin.low_water) bin.low_water = bin.count;
-    bytes -= large_class_size(larger);
-    return span;
+    if (Span* span = pop(larger)) return span;
   }
   return nullptr;
 }

@@ -49,6 +49,7 @@ struct BlockCache {
   bool in_demand(unsigned c) const { return clock - bins[c].last_use < kDemandWindow; }
 
  private:
+  Span* pop(unsigned c);
   void spill(unsigned c, unsigned n);
 };
 

@@ -45,6 +45,17 @@ bool try_lock(CpuCache* cache) {
 
 void unlock(CpuCache* cache) { cache->locked.store(0, std::memory_order_release); }
 
+// Runs fn on every CPU cache whose lock is free (a busy one is skipped: it waits for next time).
+template <typename Fn>
+void for_each_unlocked(Fn fn) {
+  for (auto& slot : cpu_caches) {
+    CpuCache* cache = slot.load(std::memory_order_acquire);
+    if (cache == nullptr || !try_lock(cache)) continue;
+    fn(cache->blocks);
+    unlock(cache);
+  }
+}
+
 }  // namespace
 
 Span* cpu_cache_take(unsigned cpu, unsigned c) noexcept {
@@ -64,31 +75,16 @@ bool cpu_cache_put(unsigned cpu, Span* span, unsigned c) noexcept {
 }
 
 void cpu_caches_age(uint64_t tick) noexcept {
-  for (auto& slot : cpu_caches) {
-    CpuCache* cache = slot.load(std::memory_order_acquire);
-    if (cache == nullptr || !try_lock(cache)) continue;
-    cache->blocks.age(tick);
-    unlock(cache);
-  }
+  for_each_unlocked([tick](BlockCache& blocks) { blocks.age(tick); });
 }
 
 void cpu_caches_flush() noexcept {
-  for (auto& slot : cpu_caches) {
-    CpuCache* cache = slot.load(std::memory_order_acquire);
-    if (cache == nullptr || !try_lock(cache)) continue;
-    cache->blocks.flush();
-    unlock(cache);
-  }
+  for_each_unlocked([](BlockCache& blocks) { blocks.flush(); });
 }
 
 size_t cpu_caches_bytes() noexcept {
   size_t bytes = 0;
-  for (auto& slot : cpu_caches) {
-    CpuCache* cache = slot.load(std::memory_order_acquire);
-    if (cache == nullptr || !try_lock(cache)) continue;
-    bytes += cache->blocks.bytes;
-    unlock(cache);
-  }
+  for_each_unlocked([&bytes](BlockCache& blocks) { bytes += blocks.bytes; });
   return bytes;
 }
 

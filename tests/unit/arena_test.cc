@@ -93,15 +93,22 @@ TEST(Arena, ConcurrentClaimsNeverOverlap) {
   for (auto& t : threads) t.join();
 }
 
-TEST(Arena, PurgeGivesFreeRunsBackAsZeroPages) {
-  ensure_one_chunk();
+// Claims 4 slices, writes them and releases them: a free, dirty run. Returns its start.
+char* dirty_free_run() {
   unsigned hint = 0;
   ClaimFailure why;
   Span* span = arena().try_claim(4, kSliceSize, &hint, &why);
-  ASSERT_NE(span, nullptr);
+  if (span == nullptr) return nullptr;
   char* start = span->start;
   memset(start, 0x5a, 4 * kSliceSize);
   arena().release(span);
+  return start;
+}
+
+TEST(Arena, PurgeGivesFreeRunsBackAsZeroPages) {
+  ensure_one_chunk();
+  char* start = dirty_free_run();
+  ASSERT_NE(start, nullptr);
   uint64_t madvises = os::counters.madvise_calls.load();
   EXPECT_GE(arena().purge_free_runs(false, 0, ~size_t(0)), 4 * kSliceSize);
   EXPECT_GT(os::counters.madvise_calls.load(), madvises);
@@ -111,13 +118,8 @@ TEST(Arena, PurgeGivesFreeRunsBackAsZeroPages) {
 TEST(Arena, IdleFragmentsUnderTheFloorAreNotWorthAPurge) {
   ensure_one_chunk();
   arena().purge_free_runs(false, 0, ~size_t(0));  // start with nothing dirty and free
-  unsigned hint = 0;
-  ClaimFailure why;
-  Span* span = arena().try_claim(4, kSliceSize, &hint, &why);
-  ASSERT_NE(span, nullptr);
-  char* start = span->start;
-  memset(start, 0x5a, 4 * kSliceSize);
-  arena().release(span);
+  char* start = dirty_free_run();
+  ASSERT_NE(start, nullptr);
   uint64_t madvises = os::counters.madvise_calls.load();
   // 32 KiB idle, floor 1 MiB: no syscall, the contents stay; twice, so it is not just "recent".
   EXPECT_EQ(arena().purge_free_runs(true, kMiB, ~size_t(0)), 0u);
