@@ -3,7 +3,8 @@
 // the same rules, written here once. Includes core/ and the arena.
 //
 //   - LIFO bins: the newest (warmest) block goes out first.
-//   - A byte budget, so what a cache holds is bounded.
+//   - A byte budget, so what a cache holds is bounded. When it is full, a class taken more
+//     recently displaces blocks of one taken less recently.
 //   - Demand: only classes asked for within the last kDemandWindow takes keep blocks. A class
 //     used once in a while would hold its blocks cold and out of every other thread's reach;
 //     the arena reuses those slices for any size instead.
@@ -38,17 +39,21 @@ struct BlockCache {
   /// caller can cut down to class c.
   Span* take_larger(unsigned c, unsigned reach);
   /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
-  /// room (blocks of classes no longer in demand, found among the next kEvictScan bins, are
-  /// given to the arena to make it). False when it was not taken: the caller passes it on.
+  /// room. To make room, among the next kEvictScan bins, classes no longer in demand give all
+  /// their blocks to the arena, then the one taken least recently (if less recently than c)
+  /// gives blocks one at a time. False when it was not taken: the caller passes it on.
   bool put(Span* span, unsigned c, size_t budget);
   /// Gives the blocks that idled for a whole tick to the arena; once per tick number.
   void age(uint64_t tick);
   /// Gives every block to the arena.
   void flush();
 
-  bool in_demand(unsigned c) const { return clock - bins[c].last_use < kDemandWindow; }
+  /// Takes since class c was last taken (the clock wraps; the difference does not).
+  uint32_t idle_takes(unsigned c) const { return clock - bins[c].last_use; }
+  bool in_demand(unsigned c) const { return idle_takes(c) < kDemandWindow; }
 
  private:
+  bool make_room(unsigned c, size_t size, size_t budget);
   Span* pop(unsigned c);
   void spill(unsigned c, unsigned n);
 };

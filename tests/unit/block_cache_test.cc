@@ -82,6 +82,44 @@ TEST(BlockCache, BudgetIsKeptByEvictingClassesOutOfDemand) {
   arena().release(extra);
 }
 
+// Retries a put until the round-robin eviction scan has looked at every bin.
+bool put_scanning_all(BlockCache& cache, Span* span, unsigned c, size_t budget) {
+  for (unsigned i = 0; i < kLargeClasses; ++i) {
+    if (cache.put(span, c, budget)) return true;
+  }
+  return false;
+}
+
+TEST(BlockCache, AClassTakenMoreRecentlyDisplacesOneTakenLessRecently) {
+  BlockCache cache;
+  unsigned rare = k64K + 8;  // 128 KiB
+  size_t budget = 2 * large_class_size(rare);
+  cache.take(rare);
+  Span* first = claim(rare);
+  Span* second = claim(rare);
+  ASSERT_TRUE(cache.put(first, rare, budget));
+  ASSERT_TRUE(cache.put(second, rare, budget));
+  cache.take(k64K);  // 64 KiB is now the class taken most recently; both stay in demand
+  ASSERT_TRUE(cache.in_demand(rare));
+  Span* hot = claim(k64K);
+  ASSERT_TRUE(put_scanning_all(cache, hot, k64K, budget));
+  EXPECT_EQ(cache.bins[rare].count, 1u);
+  EXPECT_EQ(first->kind, SpanKind::kFree);  // the oldest block of the colder class went back
+  EXPECT_EQ(cache.bins[rare].blocks[0], second);
+  EXPECT_LE(cache.bytes, budget);
+  // Evicting the whole coldest class (128 KiB) would still leave no room for 256 KiB beside the
+  // 64 KiB block: nothing is evicted.
+  unsigned big = k64K + 24;
+  ASSERT_EQ(large_class_size(big), budget);
+  cache.take(big);
+  Span* block = claim(big);
+  EXPECT_FALSE(put_scanning_all(cache, block, big, budget));
+  EXPECT_EQ(cache.bins[k64K].count, 1u);
+  EXPECT_EQ(cache.bins[rare].count, 1u);
+  arena().release(block);
+  cache.flush();
+}
+
 TEST(BlockCache, BlocksIdleForAWholeTickAreGivenBack) {
   BlockCache cache;
   cache.take(k64K);
