@@ -40,6 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 LIB_DIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
 PEERS = {"jemalloc": "libjemalloc.so.2", "mimalloc": "libmimalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
+# ffalloc run with options: same library, extra environment. Not run unless named in --allocators.
+FFALLOC_VARIANTS = {"ffalloc-thp": {"FFALLOC_THP": "1"}}
 BASELINE = "mimalloc"
 # Result fields shown as extra table columns, when a workload prints them.
 EXTRA_METRICS = {"ops_per_s": "ops/s", "mib_per_s": "MiB/s", "p50_us": "p50 µs", "p99_us": "p99 µs", "max_us": "max µs"}
@@ -126,6 +128,8 @@ def pick_allocators(args):
         found[name] = find_lib(lib) or f"missing {lib}"
     found["ffalloc"] = str(ffalloc.resolve()) if ffalloc.is_file() else f"missing {ffalloc}"
     wanted = args.allocators.split(",") if args.allocators else list(found)
+    for variant in FFALLOC_VARIANTS:
+        found[variant] = found["ffalloc"]
     chosen = {}
     for name in wanted:
         if name not in found:
@@ -216,6 +220,7 @@ def execute(w, alloc, lib, rnd, args):
     env.pop("LD_PRELOAD", None)
     if lib:
         env["LD_PRELOAD"] = lib
+        env.update(FFALLOC_VARIANTS.get(alloc, {}))
     status, wall, ru, stdout, stderr = run_once(cmd, env, args.timeout)
     lines = stdout.strip().splitlines()
     run = Run(w, alloc, rnd, status, wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss / 1024, lines[-1] if lines else "")
@@ -372,7 +377,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--only", help="comma-separated workloads (a label or a binary name, e.g. seed_buffers)")
-    ap.add_argument("--allocators", help="comma-separated subset of glibc,jemalloc,mimalloc,tcmalloc,ffalloc")
+    ap.add_argument("--allocators", help="comma-separated subset of glibc,jemalloc,mimalloc,tcmalloc,ffalloc "
+                    "(default: all of them), plus ffalloc-thp (ffalloc with FFALLOC_THP=1) when named")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies every workload's work (default 1)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                     help="threads for larson and xthread (default: CPUs available)")
@@ -396,9 +402,15 @@ def main():
         sys.exit("no allocator left to run")
     warn_if_not_release(args.build, allocators)
     libs = ", ".join(f"{a}={lib or '(none)'}" for a, lib in allocators.items())
-    if "ffalloc" in allocators:
-        allocators["ffalloc"], sha = snapshot(allocators["ffalloc"])
+    ffallocs = [a for a in allocators if a == "ffalloc" or a in FFALLOC_VARIANTS]
+    if ffallocs:
+        copy, sha = snapshot(allocators[ffallocs[0]])
+        for a in ffallocs:
+            allocators[a] = copy
         libs += f" (sha256 {sha})"
+        for a in ffallocs:
+            if a in FFALLOC_VARIANTS:
+                libs += f"; {a} = ffalloc with " + " ".join(f"{k}={v}" for k, v in FFALLOC_VARIANTS[a].items())
 
     results = Path(args.results).resolve()
     results.mkdir(parents=True, exist_ok=True)
