@@ -157,6 +157,28 @@ TEST(Large, ACachedBlockALittleLargerIsCutDownInsteadOfClaimingAnother) {
   ffa_free(again);
 }
 
+TEST(Large, ACachedBlockAtMostAQuarterLargerIsHandedOutWhole) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  void* block = ffa_malloc(160 * kKiB);
+  ASSERT_NE(block, nullptr);
+  memset(block, 7, 160 * kKiB);
+  ffa_free(block);  // into this thread's cache
+  ffa_stats before = stats();
+  auto* p = static_cast<unsigned char*>(ffa_calloc(1, 136 * kKiB));  // 160 / 136: 18% more
+  ffa_stats after = stats();
+  ASSERT_EQ(p, block);
+  EXPECT_EQ(after.large_cache_hits, before.large_cache_hits + 1);
+  EXPECT_EQ(after.arena_bytes_in_use, before.arena_bytes_in_use);  // nothing cut off
+  EXPECT_EQ(ffa_malloc_usable_size(p), 160 * kKiB);
+  for (size_t i = 0; i < 136 * kKiB; i += 4096) ASSERT_EQ(p[i], 0) << i;
+  ffa_free(p);  // back under 160 KiB: the next 160 KiB request gets it from the cache
+  before = stats();
+  void* again = ffa_malloc(160 * kKiB);
+  EXPECT_EQ(again, block);
+  EXPECT_EQ(stats().large_cache_hits, before.large_cache_hits + 1);
+  ffa_free(again);
+}
+
 TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   constexpr int kBlocks = 200;  // 200 * 256 KiB = 50 MiB: far more than the caches hold
