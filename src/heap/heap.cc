@@ -139,7 +139,7 @@ bool try_park_full(Span* span) {
   return span->remote_free.compare_exchange_strong(expected, kFullFlag, std::memory_order_acq_rel);
 }
 
-// Warm slices are reused first anyway: claims are best fit from each chunk's start.
+// Warm slices are reused first anyway: claims are first fit from each chunk's start.
 void release_span(Heap* heap, Span* span) {
   span->free = span->local_free = nullptr;
   bump(heap->counters.spans_released);

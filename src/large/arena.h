@@ -34,10 +34,11 @@ class Arena {
   static constexpr unsigned kMaxChunks = 4096;  // 128 GiB
 
   /// Claims `slices` contiguous slices whose start is aligned to `align` bytes (a power of two,
-  /// at least a slice, at most kChunkAlign): best fit, every chunk at most once, starting with
-  /// the chunk *hint names (*hint is updated to the claim). Returns the run's descriptor (kind kFree, start and slices set, page
-  /// map pointing at it, is_zero set when no slice of it was ever handed out or since purged) or
-  /// null with *why set. Never makes a syscall and never waits.
+  /// at least a slice, at most kChunkAlign): first fit, every chunk at most once, starting with
+  /// the chunk *hint names (*hint is updated to the claim). Returns the run's descriptor (kind
+  /// kFree, start and slices set, page map pointing at it, is_zero set when no slice of it was
+  /// ever handed out or since purged) or null with *why set. Never makes a syscall and never
+  /// waits.
   Span* try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure* why);
 
   /// Extends a claimed run in place by `more` slices if the slices right after it are free.

@@ -5,7 +5,7 @@
 // Contract, step by step:
 //   1. The thread's cache: O(1), no lock, no syscall. Exact size class, LIFO (warm blocks first).
 //   2. The CPU's cache (large/cpu_cache.h): the same, under a try-lock that is never waited on.
-//   3. Arena::try_claim: no syscall, no waiting, bounded best-fit scan; a miss returns at once.
+//   3. Arena::try_claim: no syscall, no waiting, bounded first-fit scan; a miss returns at once.
 //      On kNoSpace we may grow the arena by one chunk if nobody else is growing it (one mmap).
 //   4. Regions: the region cache (lock-free), else one fresh mmap (no lock anywhere).
 // Free: a block this thread allocated goes into its own cache; any other (the seed's push

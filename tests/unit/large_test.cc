@@ -199,7 +199,7 @@ TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
 TEST(Large, BlocksFreedByOneThreadAreReusedByAnotherWithoutNewMemory) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   // The seed's shape: one thread only allocates, another only frees. The freed slices are
-  // claimed again (best fit), so the second round needs no fresh arena memory.
+  // claimed again (first fit), so the second round needs no fresh arena memory.
   std::vector<void*> blocks(64);
   for (auto& b : blocks) b = ffa_malloc(64 * kKiB);
   std::thread([&] {
