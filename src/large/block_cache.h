@@ -36,7 +36,7 @@ struct BlockCache {
   /// The newest block of class c, or null. Either way c counts as in demand from now.
   Span* take(unsigned c);
   /// The newest block of the smallest non-empty class in (c, c + reach], or null: a block the
-  /// caller can cut down to class c.
+  /// caller can use for class c, whole or cut down.
   Span* take_larger(unsigned c, unsigned reach);
   /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
   /// room. To make room, among the next kEvictScan bins, classes no longer in demand give all

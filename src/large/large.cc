@@ -122,12 +122,12 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
     if (arena_align == kSliceSize && cacheable(bytes)) {
       unsigned c = large_class(bytes);
       Span* span = cache->blocks.take(c);
+      // On a miss, a warm block larger than asked for (cheaper than a claim's scan, and memory
+      // this thread just touched). Within 25% of the request, no more than class rounding
+      // wastes, it goes out whole and back to its own bin when freed; larger, it is cut down
+      // and the tail goes back to the arena.
       if (span == nullptr && (span = cache->blocks.take_larger(c, kSplitReach)) != nullptr &&
           block_bytes(span) * 4 > bytes * 5) {
-        // A warm block larger than asked for: cut it down, the tail goes back to the arena
-        // (cheaper than a claim's scan, and it reuses memory this thread just touched). Within
-        // 25% of the request, no more than class rounding wastes, it is handed out whole and
-        // goes back to its own bin when freed: no arena work at all.
         arena().shrink(span, span->slices - (bytes >> kSliceShift));
       }
       unsigned cpu = os::current_cpu();
