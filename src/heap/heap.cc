@@ -25,11 +25,10 @@ std::atomic<Heap*> all_heaps{nullptr};
 // space is exhausted but the arena has room), else in its own mapping. Never freed either way.
 void* heap_memory() {
   constexpr size_t kSlices = (sizeof(Heap) + kSliceSize - 1) / kSliceSize;
-  unsigned hint = 0;
   ClaimFailure why;
-  Span* span = arena().try_claim(kSlices, kSliceSize, &hint, &why);
+  Span* span = arena().try_claim(kSlices, kSliceSize, &why);
   if (span == nullptr && why == ClaimFailure::kNoSpace && arena().grow(/*try_only=*/false)) {
-    span = arena().try_claim(kSlices, kSliceSize, &hint, &why);
+    span = arena().try_claim(kSlices, kSliceSize, &why);
   }
   if (span != nullptr) {
     span->kind = SpanKind::kMeta;
@@ -46,9 +45,6 @@ Heap* new_heap() {
   if (memory == nullptr) return nullptr;
   Heap* heap = new (memory) Heap();
   heap->in_use.store(true, std::memory_order_relaxed);
-  // Threads start their arena scans in different chunks once there are several.
-  static std::atomic<unsigned> heaps_made{0};
-  heap->large.arena_hint = heaps_made.fetch_add(1, std::memory_order_relaxed) * kSlicesPerChunk;
   Heap* head = all_heaps.load(std::memory_order_relaxed);
   do {
     heap->next_all = head;
@@ -139,7 +135,7 @@ bool try_park_full(Span* span) {
   return span->remote_free.compare_exchange_strong(expected, kFullFlag, std::memory_order_acq_rel);
 }
 
-// Warm slices are reused first anyway: claims are first fit from each chunk's start.
+// Warm slices are reused first anyway: claims are first fit from the arena's low end.
 void release_span(Heap* heap, Span* span) {
   span->free = span->local_free = nullptr;
   bump(heap->counters.spans_released);
@@ -151,7 +147,7 @@ Span* new_span(Heap* heap, unsigned c) {
   ClaimFailure why;
   Span* span = nullptr;
   for (int attempt = 0; span == nullptr && attempt < 8; ++attempt) {
-    span = arena().try_claim(slices, kSliceSize, &heap->large.arena_hint, &why);
+    span = arena().try_claim(slices, kSliceSize, &why);
     if (span == nullptr && why == ClaimFailure::kNoSpace && !arena().grow(/*try_only=*/false)) {
       return nullptr;
     }

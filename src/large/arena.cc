@@ -1,4 +1,4 @@
-// Bitmap claims: find a run of zero bits from the hint, then set it word by word with CAS. A CAS
+// Bitmap claims: find the lowest run of zero bits that fits, then set it word by word with CAS. A CAS
 // that finds a bit already taken means another thread won the race: undo what we set and look
 // further; after a few such losses report kContended rather than keep fighting.
 #include "large/arena.h"
@@ -64,6 +64,7 @@ bool Arena::grow(bool try_only) {
   if (ok) {
     auto* chunk = static_cast<ArenaChunk*>(p);  // fresh mapping: zeroed, so all slices free
     chunk->base = static_cast<char*>(p);
+    chunk->free_slices.store(kSlicesPerChunk - kMetaSlices, std::memory_order_relaxed);
     for (unsigned i = 0; i < kMetaSlices; ++i) {
       chunk->in_use[i / 64].fetch_or(uint64_t(1) << (i % 64), std::memory_order_relaxed);
     }
@@ -141,12 +142,11 @@ static unsigned next_set(const ArenaChunk* chunk, unsigned pos, unsigned end) {
 // slices). Measured against best fit among the first 8 fits on the seed workload: no larger a
 // footprint (peak RSS equal or up to 0.7 MiB lower) for fewer runs looked at (CPU per commit
 // -1.7% at 1 committer, -2.1% at 2, -2.9% at 8).
-Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsigned from,
-                          ClaimFailure* why) {
+Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, ClaimFailure* why) {
   unsigned n = unsigned(slices);
   for (unsigned lost = 0;;) {
     unsigned pos = kSlicesPerChunk;
-    for (unsigned at = next_clear(chunk, from); at < kSlicesPerChunk;) {
+    for (unsigned at = next_clear(chunk, kMetaSlices); at < kSlicesPerChunk;) {
       unsigned run_end = next_set(chunk, at, kSlicesPerChunk);
       // Alignment is of the address: chunks themselves are only page aligned.
       uintptr_t at_address = uintptr_t(chunk->base) + size_t(at) * kSliceSize;
@@ -174,28 +174,28 @@ Span* Arena::publish(ArenaChunk* chunk, unsigned pos, unsigned n) {
   span->chunk = chunk->index;
   span->is_zero = !any_bits(chunk->dirty, pos, n);
   set_bits(chunk->dirty, pos, n);
+  chunk->free_slices.fetch_sub(n, std::memory_order_relaxed);
   page_map().set(span->start, size_t(n) * kSliceSize, span);
   note_in_use(in_use_bytes_.fetch_add(size_t(n) * kSliceSize, std::memory_order_relaxed) +
               size_t(n) * kSliceSize);
   return span;
 }
 
-Span* Arena::try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure* why) {
+Span* Arena::try_claim(size_t slices, size_t align, ClaimFailure* why) {
   *why = ClaimFailure::kNoSpace;
   if (slices > kSlicesPerChunk - kMetaSlices || align > kChunkAlign) return nullptr;
+  // First fit over the whole arena keeps it packed at its low end: freed (still resident)
+  // slices are reused before fresh ones are touched, in whichever chunk they are. Starting each
+  // thread at the chunk of its last claim instead let a thread that once overflowed into a new
+  // chunk keep growing it while the chunk below had room: seed workload, 8 local committers,
+  // peak RSS 41.4 -> 37.4 MiB, CPU unchanged. A chunk without enough free slices costs one
+  // load; scanning one with room is at most 64 word loads.
   unsigned count = count_.load(std::memory_order_acquire);
-  if (count == 0) return nullptr;
-  // First fit, chunk by chunk, starting with the chunk of the thread's last claim. First fit
-  // keeps the arena packed at its low end: freed (still resident) slices are reused before
-  // fresh ones are touched, which is what keeps RSS down when one thread frees what others
-  // allocate. Scanning a chunk is at most 64 word loads.
-  unsigned start_chunk = (*hint / kSlicesPerChunk) % count;
-  for (unsigned i = 0; i < count; ++i) {
-    unsigned c = (start_chunk + i) % count;
+  for (unsigned c = 0; c < count; ++c) {
     ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
-    Span* span = try_claim_in(chunk, slices, align, kMetaSlices, why);
+    if (chunk->free_slices.load(std::memory_order_relaxed) < slices) continue;
+    Span* span = try_claim_in(chunk, slices, align, why);
     if (span != nullptr) {
-      *hint = c * kSlicesPerChunk + unsigned((span->start - chunk->base) / kSliceSize);
       *why = ClaimFailure::kNone;
       return span;
     }
@@ -213,6 +213,7 @@ void Arena::release(Span* span) {
   in_use_bytes_.fetch_sub(size_t(n) * kSliceSize, std::memory_order_relaxed);
   set_bits(chunk->recent, pos, n);
   clear_bits(chunk->in_use, pos, n);
+  chunk->free_slices.fetch_add(n, std::memory_order_relaxed);
 }
 
 bool Arena::try_extend(Span* span, size_t more) {
@@ -221,6 +222,7 @@ bool Arena::try_extend(Span* span, size_t more) {
   if (end + more > kSlicesPerChunk || !claim_bits(chunk, end, unsigned(more))) return false;
   if (any_bits(chunk->dirty, end, unsigned(more))) span->is_zero = 0;
   set_bits(chunk->dirty, end, unsigned(more));
+  chunk->free_slices.fetch_sub(unsigned(more), std::memory_order_relaxed);
   span->slices += unsigned(more);
   page_map().set(chunk->base + size_t(end) * kSliceSize, more * kSliceSize, span);
   note_in_use(in_use_bytes_.fetch_add(more * kSliceSize, std::memory_order_relaxed) +
@@ -239,6 +241,7 @@ void Arena::shrink(Span* span, size_t fewer) {
   in_use_bytes_.fetch_sub(fewer * kSliceSize, std::memory_order_relaxed);
   set_bits(chunk->recent, end, unsigned(fewer));
   clear_bits(chunk->in_use, end, unsigned(fewer));
+  chunk->free_slices.fetch_add(unsigned(fewer), std::memory_order_relaxed);
 }
 
 // Free, dirty (and, if asked, not recently released) slices of one bitmap word.

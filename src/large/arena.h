@@ -21,6 +21,9 @@ constexpr unsigned kBitmapWords = kSlicesPerChunk / 64;
 struct ArenaChunk {
   char* base;
   unsigned index;
+  // Slices not claimed: lets a claim pass over a chunk without room in one load. Its own cache
+  // line, since every claim and release in the chunk updates it.
+  alignas(64) std::atomic<unsigned> free_slices;
   std::atomic<uint64_t> in_use[kBitmapWords];  // claimed (or metadata)
   std::atomic<uint64_t> dirty[kBitmapWords];
   std::atomic<uint64_t> recent[kBitmapWords];
@@ -34,12 +37,12 @@ class Arena {
   static constexpr unsigned kMaxChunks = 4096;  // 128 GiB
 
   /// Claims `slices` contiguous slices whose start is aligned to `align` bytes (a power of two,
-  /// at least a slice, at most kChunkAlign): first fit, every chunk at most once, starting with
-  /// the chunk *hint names (*hint is updated to the claim). Returns the run's descriptor (kind
+  /// at least a slice, at most kChunkAlign): first fit over the whole arena, the lowest run of
+  /// the lowest chunk with room, every chunk at most once. Returns the run's descriptor (kind
   /// kFree, start and slices set, page map pointing at it, is_zero set when no slice of it was
   /// ever handed out or since purged) or null with *why set. Never makes a syscall and never
   /// waits.
-  Span* try_claim(size_t slices, size_t align, unsigned* hint, ClaimFailure* why);
+  Span* try_claim(size_t slices, size_t align, ClaimFailure* why);
 
   /// Extends a claimed run in place by `more` slices if the slices right after it are free.
   /// Lock-free, no syscall; false when they are not (or the run ends its chunk).
@@ -81,8 +84,7 @@ class Arena {
   static Arena& instance() { return arena_; }
 
  private:
-  Span* try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, unsigned from,
-                     ClaimFailure* why);
+  Span* try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, ClaimFailure* why);
   Span* publish(ArenaChunk* chunk, unsigned pos, unsigned n);
   bool claim_bits(ArenaChunk* chunk, unsigned pos, unsigned n);
 

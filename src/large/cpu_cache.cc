@@ -23,9 +23,8 @@ CpuCache* get(unsigned cpu) {
   if (FFA_UNLIKELY(cpu >= kMaxCpus)) return nullptr;
   CpuCache* cache = cpu_caches[cpu].load(std::memory_order_acquire);
   if (FFA_LIKELY(cache != nullptr)) return cache;
-  unsigned hint = 0;
   ClaimFailure why;
-  Span* span = arena().try_claim(kCpuCacheSlices, kSliceSize, &hint, &why);
+  Span* span = arena().try_claim(kCpuCacheSlices, kSliceSize, &why);
   if (span == nullptr) return nullptr;  // the arena is full or busy: no CPU cache this time
   span->kind = SpanKind::kMeta;
   if (!span->is_zero) memset(span->start, 0, kCpuCacheSlices * kSliceSize);

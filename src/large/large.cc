@@ -34,9 +34,9 @@ void* finish(Span* span, size_t size, bool zero) {
 
 Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
   ClaimFailure why;
-  Span* span = arena().try_claim(slices, align, &cache->arena_hint, &why);
+  Span* span = arena().try_claim(slices, align, &why);
   if (span == nullptr && why == ClaimFailure::kNoSpace && arena().grow(/*try_only=*/true)) {
-    span = arena().try_claim(slices, align, &cache->arena_hint, &why);
+    span = arena().try_claim(slices, align, &why);
   }
   if (span == nullptr) {
     bump(why == ClaimFailure::kContended ? cache->counters.failfast_contended

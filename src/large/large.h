@@ -48,7 +48,6 @@ struct LargeCounters {
 /// A thread's part of the large path.
 struct LargeCache {
   BlockCache blocks;
-  unsigned arena_hint = 0;
   LargeCounters counters;
 };
 

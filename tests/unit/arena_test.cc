@@ -18,10 +18,9 @@ void ensure_one_chunk() {
 
 TEST(Arena, ClaimPublishesRunAndReleaseReturnsIt) {
   ensure_one_chunk();
-  unsigned hint = 0;
   ClaimFailure why;
   size_t before = arena().bytes_in_use();
-  Span* span = arena().try_claim(5, kSliceSize, &hint, &why);
+  Span* span = arena().try_claim(5, kSliceSize, &why);
   ASSERT_NE(span, nullptr);
   EXPECT_EQ(why, ClaimFailure::kNone);
   EXPECT_EQ(span->slices, 5u);
@@ -35,19 +34,42 @@ TEST(Arena, ClaimPublishesRunAndReleaseReturnsIt) {
   arena().release(span);
   EXPECT_EQ(arena().bytes_in_use(), before);
   EXPECT_EQ(span->kind, SpanKind::kFree);
-  unsigned again_hint = hint - 5;  // scan from the same place: the run is free again
-  Span* again = arena().try_claim(5, kSliceSize, &again_hint, &why);
+  Span* again = arena().try_claim(5, kSliceSize, &why);  // first fit: the same run again
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->start, start);
   arena().release(again);
 }
 
+TEST(Arena, ClaimsPreferTheLowestChunkWithRoom) {
+  ensure_one_chunk();
+  ClaimFailure why;
+  std::vector<Span*> taken;
+  // Fill with 1 MiB runs until one lands past the chunk of the first: every chunk below it is
+  // then too full for another.
+  while (taken.empty() || taken.back()->chunk == taken.front()->chunk) {
+    Span* span = arena().try_claim(128, kSliceSize, &why);
+    if (span == nullptr) {
+      ASSERT_TRUE(arena().grow(false));
+      continue;
+    }
+    taken.push_back(span);
+  }
+  // A run freed down there is what the next claim gets, not fresh slices higher up (a thread
+  // that overflowed into a new chunk does not stay there).
+  char* low = taken.front()->start;
+  arena().release(taken.front());
+  Span* again = arena().try_claim(128, kSliceSize, &why);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->start, low);
+  arena().release(again);
+  for (size_t i = 1; i < taken.size(); ++i) arena().release(taken[i]);
+}
+
 TEST(Arena, AlignedClaimsAreAligned) {
   ensure_one_chunk();
-  unsigned hint = 3;
   ClaimFailure why;
   for (size_t align : {kSliceSize * 2, size_t(256 * kKiB), size_t(2 * kMiB)}) {
-    Span* span = arena().try_claim(3, align, &hint, &why);
+    Span* span = arena().try_claim(3, align, &why);
     ASSERT_NE(span, nullptr) << align;
     EXPECT_EQ(uintptr_t(span->start) % align, 0u) << align;
     arena().release(span);
@@ -56,30 +78,28 @@ TEST(Arena, AlignedClaimsAreAligned) {
 
 TEST(Arena, FullArenaFailsFastWithoutSyscall) {
   ensure_one_chunk();
-  unsigned hint = 0;
   ClaimFailure why;
   // Too big for any chunk: a miss, reported at once.
   uint64_t mmaps = os::counters.mmap_calls.load();
-  EXPECT_EQ(arena().try_claim(kSlicesPerChunk, kSliceSize, &hint, &why), nullptr);
+  EXPECT_EQ(arena().try_claim(kSlicesPerChunk, kSliceSize, &why), nullptr);
   EXPECT_EQ(why, ClaimFailure::kNoSpace);
   // Fill every chunk with 1 MiB runs until the arena says no: still no syscall.
   std::vector<Span*> taken;
-  while (Span* span = arena().try_claim(128, kSliceSize, &hint, &why)) taken.push_back(span);
+  while (Span* span = arena().try_claim(128, kSliceSize, &why)) taken.push_back(span);
   EXPECT_EQ(why, ClaimFailure::kNoSpace);
   EXPECT_GT(taken.size(), 0u);
   EXPECT_EQ(os::counters.mmap_calls.load(), mmaps);
   for (Span* span : taken) arena().release(span);
-  EXPECT_NE(arena().try_claim(128, kSliceSize, &hint, &why), nullptr);
+  EXPECT_NE(arena().try_claim(128, kSliceSize, &why), nullptr);
 }
 
 TEST(Arena, ConcurrentClaimsNeverOverlap) {
   ensure_one_chunk();
   auto worker = [](unsigned char id) {
-    unsigned hint = id * 977;
     ClaimFailure why;
     for (int round = 0; round < 2000; ++round) {
       size_t n = 1 + round % 7;
-      Span* span = arena().try_claim(n, kSliceSize, &hint, &why);
+      Span* span = arena().try_claim(n, kSliceSize, &why);
       if (span == nullptr) continue;
       memset(span->start, id, n * kSliceSize);
       for (size_t i = 0; i < n * kSliceSize; i += 512) {
@@ -95,9 +115,8 @@ TEST(Arena, ConcurrentClaimsNeverOverlap) {
 
 // Claims 4 slices, writes them and releases them: a free, dirty run. Returns its start.
 char* dirty_free_run() {
-  unsigned hint = 0;
   ClaimFailure why;
-  Span* span = arena().try_claim(4, kSliceSize, &hint, &why);
+  Span* span = arena().try_claim(4, kSliceSize, &why);
   if (span == nullptr) return nullptr;
   char* start = span->start;
   memset(start, 0x5a, 4 * kSliceSize);

@@ -10,12 +10,11 @@ namespace {
 const unsigned k64K = large_class(64 * kKiB);
 
 Span* claim(unsigned c) {
-  unsigned hint = 0;
   ClaimFailure why;
   if (arena().chunk_count() == 0) {
     EXPECT_TRUE(arena().grow(false));
   }
-  Span* span = arena().try_claim(large_class_size(c) >> kSliceShift, kSliceSize, &hint, &why);
+  Span* span = arena().try_claim(large_class_size(c) >> kSliceShift, kSliceSize, &why);
   EXPECT_NE(span, nullptr);
   span->kind = SpanKind::kLarge;
   return span;

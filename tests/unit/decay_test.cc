@@ -126,9 +126,8 @@ TEST(FailFast, FullArenaFallsBackToARegionWhenItCannotGrow) {
   ffa_stats before = stats();
   // Fill the arena as it is now, then make growing it fail: the request must still succeed.
   std::vector<Span*> held;
-  unsigned hint = 0;
   ClaimFailure why;
-  while (Span* s = arena().try_claim(1, kSliceSize, &hint, &why)) held.push_back(s);
+  while (Span* s = arena().try_claim(1, kSliceSize, &why)) held.push_back(s);
   ffa_fail_nth_map_for_test(1);  // the arena's growth
   void* p = ffa_malloc(300 * kKiB);
   ffa_fail_nth_map_for_test(0);
