@@ -29,7 +29,7 @@ namespace ffa {
 
 /// Run-time settings of the large path (set once by runtime/ at init from FFALLOC_* options).
 struct LargeConfig {
-  size_t cache_bytes = 1 * kMiB;      // budget of each thread's block cache
+  size_t cache_bytes = 512 * kKiB;    // budget of each thread's block cache (see options.def)
   size_t cpu_cache_bytes = 512 * kKiB; // budget of each CPU's block cache
   uint64_t decay_ns = 1000000000;     // free memory is returned this long after it was freed
   bool huge_pages = false;            // MADV_HUGEPAGE on arena chunks
