@@ -16,9 +16,9 @@
 
 namespace ffa {
 
+static_assert(kLargeClasses <= 64, "BlockCache::nonempty has a bit per class");
 constexpr unsigned kBlockCacheDepth = 64;
 constexpr uint32_t kDemandWindow = 64;
-constexpr unsigned kEvictScan = 8;
 
 struct BlockCache {
   struct Bin {
@@ -30,8 +30,8 @@ struct BlockCache {
   Bin bins[kLargeClasses];
   uint32_t clock = kDemandWindow;  // takes so far, plus the window: nothing starts in demand
   size_t bytes = 0;
+  uint64_t nonempty = 0;     // bit c: bins[c] holds a block (a miss or an eviction reads only those)
   uint64_t aged_at = 0;      // the decay tick this cache last aged at
-  unsigned evict_cursor = 0; // next bin put() looks at for blocks to evict
 
   /// The newest block of class c, or null. Either way c counts as in demand from now.
   Span* take(unsigned c);
@@ -39,9 +39,9 @@ struct BlockCache {
   /// caller can use for class c, whole or cut down.
   Span* take_larger(unsigned c, unsigned reach);
   /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
-  /// room. To make room, among the next kEvictScan bins, classes no longer in demand give all
-  /// their blocks to the arena, then the one taken least recently (if less recently than c)
-  /// gives blocks one at a time. False when it was not taken: the caller passes it on.
+  /// room. To make room, classes no longer in demand give all their blocks to the arena, then
+  /// classes taken less recently than c give blocks one at a time, least recently taken first.
+  /// False when it was not taken: the caller passes it on.
   bool put(Span* span, unsigned c, size_t budget);
   /// Gives the blocks that idled for a whole tick to the arena; once per tick number.
   void age(uint64_t tick);

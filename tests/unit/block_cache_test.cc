@@ -63,8 +63,7 @@ TEST(BlockCache, BudgetIsKeptByEvictingClassesOutOfDemand) {
   // The budget is full of a class nobody asks for any more: the wanted block takes its place.
   Span* wanted = claim(k64K);
   size_t in_use = arena().bytes_in_use();
-  for (unsigned i = 0; i < kLargeClasses && !cache.put(wanted, k64K, large_class_size(rare)); ++i) {
-  }
+  EXPECT_TRUE(cache.put(wanted, k64K, large_class_size(rare)));
   EXPECT_EQ(cache.bins[rare].count, 0u);
   EXPECT_EQ(old->kind, SpanKind::kFree);  // back in the arena
   EXPECT_EQ(arena().bytes_in_use(), in_use - large_class_size(rare));
@@ -81,17 +80,9 @@ TEST(BlockCache, BudgetIsKeptByEvictingClassesOutOfDemand) {
   arena().release(extra);
 }
 
-// Retries a put until the round-robin eviction scan has looked at every bin.
-bool put_scanning_all(BlockCache& cache, Span* span, unsigned c, size_t budget) {
-  for (unsigned i = 0; i < kLargeClasses; ++i) {
-    if (cache.put(span, c, budget)) return true;
-  }
-  return false;
-}
-
-TEST(BlockCache, AClassTakenMoreRecentlyDisplacesOneTakenLessRecently) {
+TEST(BlockCache, AClassTakenMoreRecentlyDisplacesOnesTakenLessRecently) {
   BlockCache cache;
-  unsigned rare = k64K + 8;  // 128 KiB
+  unsigned rare = k64K + 8;  // 128 KiB, eight bins away: every bin holding blocks is looked at
   size_t budget = 2 * large_class_size(rare);
   cache.take(rare);
   Span* first = claim(rare);
@@ -101,22 +92,30 @@ TEST(BlockCache, AClassTakenMoreRecentlyDisplacesOneTakenLessRecently) {
   cache.take(k64K);  // 64 KiB is now the class taken most recently; both stay in demand
   ASSERT_TRUE(cache.in_demand(rare));
   Span* hot = claim(k64K);
-  ASSERT_TRUE(put_scanning_all(cache, hot, k64K, budget));
+  ASSERT_TRUE(cache.put(hot, k64K, budget));
   EXPECT_EQ(cache.bins[rare].count, 1u);
   EXPECT_EQ(first->kind, SpanKind::kFree);  // the oldest block of the colder class went back
   EXPECT_EQ(cache.bins[rare].blocks[0], second);
-  EXPECT_LE(cache.bytes, budget);
-  // Evicting the whole coldest class (128 KiB) would still leave no room for 256 KiB beside the
-  // 64 KiB block: nothing is evicted.
+  EXPECT_EQ(cache.bytes, budget - 64 * kKiB);
+  // A block of a class taken less recently than every class cached finds no room.
+  Span* third = claim(rare);
+  EXPECT_FALSE(cache.put(third, rare, budget));
+  arena().release(third);
+  // One taken more recently than all of them displaces them all if it needs the room, the
+  // least recently taken first.
   unsigned big = k64K + 24;
   ASSERT_EQ(large_class_size(big), budget);
   cache.take(big);
   Span* block = claim(big);
-  EXPECT_FALSE(put_scanning_all(cache, block, big, budget));
-  EXPECT_EQ(cache.bins[k64K].count, 1u);
-  EXPECT_EQ(cache.bins[rare].count, 1u);
+  ASSERT_TRUE(cache.put(block, big, budget));
+  EXPECT_EQ(cache.bins[rare].count, 0u);
+  EXPECT_EQ(cache.bins[k64K].count, 0u);
+  EXPECT_EQ(second->kind, SpanKind::kFree);
+  EXPECT_EQ(hot->kind, SpanKind::kFree);
+  EXPECT_EQ(cache.bytes, budget);
+  EXPECT_EQ(cache.take_larger(k64K, 16), nullptr);  // 256 KiB is 24 classes above 64 KiB
+  EXPECT_EQ(cache.take_larger(k64K + 8, 16), block);
   arena().release(block);
-  cache.flush();
 }
 
 TEST(BlockCache, BlocksIdleForAWholeTickAreGivenBack) {
