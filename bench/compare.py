@@ -332,8 +332,22 @@ def table(w, names, runs, rounds):
     return "\n".join(lines) + "\n"
 
 
-def run_all(pairs, allocators, args, path, header, runs):
-    """Runs every pair once per round in a shuffled order, appending to runs and to the CSV at path."""
+def probe_machine(args):
+    """Median cross-CPU cache-line round trip in ns (bench/line_pingpong), or None: on a VM this
+    flips between states that move every cross-thread row (bench/README.md, "machine states")."""
+    probe = Path(args.build) / "bench" / "line_pingpong"
+    if not probe.is_file():
+        return None
+    try:
+        out = subprocess.run([str(probe)], capture_output=True, text=True, timeout=30).stdout
+        return parse_metrics(out).get("roundtrip_ns")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def run_all(pairs, allocators, args, path, header, runs, probes):
+    """Runs every pair once per round in a shuffled order, appending to runs and to the CSV at path;
+    probes gets the machine probe taken before each round."""
     total = len(pairs) * args.rounds
     with open(path, "w", newline="") as f:
         f.write(f"# {header}\n")
@@ -341,6 +355,9 @@ def run_all(pairs, allocators, args, path, header, runs):
         out.writerow(["round", "workload", "allocator", "status", "wall_s", "cpu_s", "user_s", "sys_s",
                       "peak_rss_mib", "final_rss_mib", "ru_maxrss_mib", "output"])
         for rnd in range(1, args.rounds + 1):
+            probes.append(probe_machine(args))
+            if isinstance(probes[-1], float):
+                print(f"round {rnd}: cross-CPU round trip {probes[-1]:.0f} ns", file=sys.stderr)
             order = pairs[:]
             random.Random(rnd).shuffle(order)
             for w, a in order:
@@ -420,9 +437,9 @@ def main():
     header = f"{machine_line(args)} | allocators: {libs}"
 
     pairs = [(w, a) for w in workloads for a in row_names(w, allocators, args)]
-    total, runs, started = len(pairs) * args.rounds, [], time.perf_counter()
+    total, runs, probes, started = len(pairs) * args.rounds, [], [], time.perf_counter()
     try:
-        run_all(pairs, allocators, args, tmp_path, header, runs)
+        run_all(pairs, allocators, args, tmp_path, header, runs, probes)
     except KeyboardInterrupt:
         sys.exit(f"\ninterrupted; the runs so far are in {shown(tmp_path)}")
     tmp_path.rename(csv_path)
@@ -433,6 +450,10 @@ def main():
           "median (lower is better); spread = (max-min)/median of wall. Rows in parentheses are seed_buffers "
           "reference modes (no allocator in the loop, no preload); \"CPU/op vs\" columns divide CPU per commit "
           "by that reference's: how far an allocator is from it.", ""]
+    if all(isinstance(p, float) for p in probes):
+        md += ["Cross-CPU cache-line round trip before each round (bench/line_pingpong): "
+               + ", ".join(f"{p:.0f}" for p in probes) + " ns. On the 2-vCPU VM this reads ~90-120 ns "
+               "in its fast state and ~400 ns in its slow one (bench/README.md, \"machine states\").", ""]
     md += [table(w, row_names(w, allocators, args), runs, args.rounds) for w in workloads]
     pngs = make_plots(csv_path, workloads)
     if pngs:
