@@ -16,6 +16,23 @@ void ensure_one_chunk() {
   }
 }
 
+// Free slices by the bitmap, for each chunk.
+std::vector<unsigned> free_by_bitmap() {
+  std::vector<unsigned> counts;
+  for (unsigned c = 0; c < arena().chunk_count(); ++c) {
+    unsigned used = 0;
+    for (const auto& word : arena().chunk(c)->in_use) used += unsigned(__builtin_popcountll(word.load()));
+    counts.push_back(kSlicesPerChunk - used);
+  }
+  return counts;
+}
+
+std::vector<unsigned> free_by_count() {
+  std::vector<unsigned> counts;
+  for (unsigned c = 0; c < arena().chunk_count(); ++c) counts.push_back(arena().chunk(c)->free_slices.load());
+  return counts;
+}
+
 TEST(Arena, ClaimPublishesRunAndReleaseReturnsIt) {
   ensure_one_chunk();
   ClaimFailure why;
@@ -111,6 +128,7 @@ TEST(Arena, ConcurrentClaimsNeverOverlap) {
   std::vector<std::thread> threads;
   for (unsigned char id = 1; id <= 4; ++id) threads.emplace_back(worker, id);
   for (auto& t : threads) t.join();
+  EXPECT_EQ(free_by_count(), free_by_bitmap());  // lost races undo their bits, not the counts
 }
 
 // Claims 4 slices, writes them and releases them: a free, dirty run. Returns its start.
@@ -148,6 +166,29 @@ TEST(Arena, IdleFragmentsUnderTheFloorAreNotWorthAPurge) {
   // With a floor it meets (and once no longer recent), the same fragment is purged.
   EXPECT_GE(arena().purge_free_runs(true, 4 * kSliceSize, ~size_t(0)), 4 * kSliceSize);
   EXPECT_EQ(start[0], 0);
+}
+
+// Claims pass over a chunk whose count says it lacks room: a count that drifted from the bitmap
+// would hide free slices for good (or send every claim on a scan in vain).
+TEST(Arena, FreeSliceCountsFollowEveryClaimAndRelease) {
+  ensure_one_chunk();
+  ASSERT_EQ(free_by_count(), free_by_bitmap());
+  ClaimFailure why;
+  Span* a = arena().try_claim(12, kSliceSize, &why);
+  Span* b = arena().try_claim(3, 4 * kSliceSize, &why);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(free_by_count(), free_by_bitmap());
+  arena().shrink(a, 5);
+  EXPECT_EQ(free_by_count(), free_by_bitmap());
+  EXPECT_TRUE(arena().try_extend(a, 2));  // the slices right after it were just given back
+  EXPECT_EQ(free_by_count(), free_by_bitmap());
+  memset(a->start, 1, a->slices * kSliceSize);
+  arena().release(a);
+  arena().purge_free_runs(false, 0, ~size_t(0));  // claims and releases runs to purge them
+  EXPECT_EQ(free_by_count(), free_by_bitmap());
+  arena().release(b);
+  EXPECT_EQ(free_by_count(), free_by_bitmap());
 }
 
 }  // namespace
