@@ -35,13 +35,15 @@ enum class ClaimFailure : uint8_t { kNone, kNoSpace, kContended };
 class Arena {
  public:
   static constexpr unsigned kMaxChunks = 4096;  // 128 GiB
+  /// CAS races a claim may lose in one chunk before it passes over that chunk as contended.
+  static constexpr unsigned kMaxLostRaces = 8;
 
   /// Claims `slices` contiguous slices whose start is aligned to `align` bytes (a power of two,
   /// at least a slice, at most kChunkAlign): first fit over the whole arena, the lowest run of
   /// the lowest chunk with room, every chunk at most once. Returns the run's descriptor (kind
   /// kFree, start and slices set, page map pointing at it, is_zero set when no slice of it was
-  /// ever handed out or since purged) or null with *why set. Never makes a syscall and never
-  /// waits.
+  /// ever handed out or since purged) or null with *why: kContended when a chunk was passed
+  /// over after kMaxLostRaces lost races, else kNoSpace. Never makes a syscall and never waits.
   Span* try_claim(size_t slices, size_t align, ClaimFailure* why);
 
   /// Extends a claimed run in place by `more` slices if the slices right after it are free.

@@ -168,6 +168,27 @@ TEST(Arena, IdleFragmentsUnderTheFloorAreNotWorthAPurge) {
   EXPECT_EQ(start[0], 0);
 }
 
+TEST(Arena, AChunkWhereEveryRaceIsLostIsPassedOverForTheNext) {
+  ensure_one_chunk();
+  ClaimFailure why;
+  Span* first = arena().try_claim(1, kSliceSize, &why);
+  ASSERT_NE(first, nullptr);
+  unsigned lowest = first->chunk;  // the lowest chunk with room
+  arena().release(first);
+  while (arena().chunk_count() <= lowest + 1) ASSERT_TRUE(arena().grow(false));
+  arena().lose_races_for_test(Arena::kMaxLostRaces);  // every race in the lowest chunk is lost
+  Span* span = arena().try_claim(1, kSliceSize, &why);
+  ASSERT_NE(span, nullptr);
+  EXPECT_EQ(why, ClaimFailure::kNone);
+  EXPECT_GT(span->chunk, lowest);
+  arena().release(span);
+  // Lost everywhere: contended, reported at once.
+  arena().lose_races_for_test(Arena::kMaxLostRaces * arena().chunk_count());
+  EXPECT_EQ(arena().try_claim(1, kSliceSize, &why), nullptr);
+  EXPECT_EQ(why, ClaimFailure::kContended);
+  arena().lose_races_for_test(0);
+}
+
 // Claims pass over a chunk whose count says it lacks room: a count that drifted from the bitmap
 // would hide free slices for good (or send every claim on a scan in vain).
 TEST(Arena, FreeSliceCountsFollowEveryClaimAndRelease) {
