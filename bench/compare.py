@@ -353,7 +353,7 @@ def run_all(pairs, allocators, args, path, header, runs, probes):
         f.write(f"# {header}\n")
         out = csv.writer(f)
         out.writerow(["round", "workload", "allocator", "status", "wall_s", "cpu_s", "user_s", "sys_s",
-                      "peak_rss_mib", "final_rss_mib", "ru_maxrss_mib", "output"])
+                      "peak_rss_mib", "final_rss_mib", "ru_maxrss_mib", "roundtrip_ns", "output"])
         for rnd in range(1, args.rounds + 1):
             probes.append(probe_machine(args))
             if isinstance(probes[-1], float):
@@ -367,7 +367,8 @@ def run_all(pairs, allocators, args, path, header, runs, probes):
                 print(f"{r.wall:.2f}s" if r.status == "ok" else f"FAIL ({r.status}) {r.output}", file=sys.stderr)
                 final = "" if r.final_rss_mib is None else f"{r.final_rss_mib:.1f}"
                 out.writerow([rnd, w.label, a, r.status, f"{r.wall:.4f}", f"{r.cpu:.4f}", f"{r.user:.4f}",
-                              f"{r.sys:.4f}", f"{r.peak_rss_mib:.1f}", final, f"{r.ru_maxrss_mib:.1f}", r.output])
+                              f"{r.sys:.4f}", f"{r.peak_rss_mib:.1f}", final, f"{r.ru_maxrss_mib:.1f}",
+                              "" if probes[-1] is None else f"{probes[-1]:.0f}", r.output])
                 f.flush()
 
 
