@@ -24,7 +24,7 @@ struct ArenaChunk {
   // Slices not claimed: lets a claim pass over a chunk without room in one load. Its own cache
   // line, since every claim and release in the chunk updates it.
   alignas(64) std::atomic<unsigned> free_slices;
-  std::atomic<uint64_t> in_use[kBitmapWords];  // claimed (or metadata)
+  alignas(64) std::atomic<uint64_t> in_use[kBitmapWords];  // claimed (or metadata)
   std::atomic<uint64_t> dirty[kBitmapWords];
   std::atomic<uint64_t> recent[kBitmapWords];
   Span spans[kSlicesPerChunk];                 // descriptor of the run starting at each slice

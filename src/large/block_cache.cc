@@ -33,7 +33,8 @@ Span* BlockCache::take(unsigned c) {
 }
 
 Span* BlockCache::take_larger(unsigned c, unsigned reach) {
-  uint64_t within = (nonempty >> (c + 1)) & ((uint64_t(1) << reach) - 1);
+  uint64_t reachable = reach >= 64 ? ~uint64_t(0) : (uint64_t(1) << reach) - 1;
+  uint64_t within = (nonempty >> (c + 1)) & reachable;
   return within != 0 ? pop(c + 1 + unsigned(__builtin_ctzll(within))) : nullptr;
 }
 
