@@ -340,9 +340,10 @@ def probe_machine(args):
         return None
     try:
         out = subprocess.run([str(probe)], capture_output=True, text=True, timeout=30).stdout
-        return parse_metrics(out).get("roundtrip_ns")
     except (OSError, subprocess.TimeoutExpired):
         return None
+    ns = parse_metrics(out).get("roundtrip_ns")
+    return ns if isinstance(ns, float) and ns == ns else None  # nan: fewer than two CPUs
 
 
 def run_all(pairs, allocators, args, path, header, runs, probes):
@@ -367,8 +368,9 @@ def run_all(pairs, allocators, args, path, header, runs, probes):
                 print(f"{r.wall:.2f}s" if r.status == "ok" else f"FAIL ({r.status}) {r.output}", file=sys.stderr)
                 final = "" if r.final_rss_mib is None else f"{r.final_rss_mib:.1f}"
                 out.writerow([rnd, w.label, a, r.status, f"{r.wall:.4f}", f"{r.cpu:.4f}", f"{r.user:.4f}",
-                              f"{r.sys:.4f}", f"{r.peak_rss_mib:.1f}", final, f"{r.ru_maxrss_mib:.1f}",
-                              "" if probes[-1] is None else f"{probes[-1]:.0f}", r.output])
+                              f"{r.sys:.4f}", f"{r.peak_rss_mib:.1f}", final,
+                              f"{r.ru_maxrss_mib:.1f}", "" if probes[-1] is None else f"{probes[-1]:.0f}",
+                              r.output])
                 f.flush()
 
 
@@ -453,8 +455,9 @@ def main():
           "by that reference's: how far an allocator is from it.", ""]
     if all(isinstance(p, float) for p in probes):
         md += ["Cross-CPU cache-line round trip before each round (bench/line_pingpong): "
-               + ", ".join(f"{p:.0f}" for p in probes) + " ns. On the 2-vCPU VM this reads ~90-120 ns "
-               "in its fast state and ~400 ns in its slow one (bench/README.md, \"machine states\").", ""]
+               + ", ".join(f"{p:.0f}" for p in probes) + " ns. On the 2-vCPU VM this reads ~75-130 "
+               "ns in its fast state and ~380-420 ns in its slow one (bench/README.md, \"machine "
+               "states\").", ""]
     md += [table(w, row_names(w, allocators, args), runs, args.rounds) for w in workloads]
     pngs = make_plots(csv_path, workloads)
     if pngs:

@@ -56,11 +56,12 @@ int main() {
       while (line.load(std::memory_order_acquire) != 0) {
       }
     }
-    ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
-                 kTrips);
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    ns.push_back(std::chrono::duration<double, std::nano>(elapsed).count() / kTrips);
   }
   echo.join();
   std::sort(ns.begin(), ns.end());
-  std::printf("workload=line_pingpong cpus=%d,%d roundtrip_ns=%.0f\n", cpus[0], cpus[1], ns[kSamples / 2]);
+  std::printf("workload=line_pingpong cpus=%d,%d roundtrip_ns=%.0f\n", cpus[0], cpus[1],
+              ns[kSamples / 2]);
   return 0;
 }

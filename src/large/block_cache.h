@@ -30,7 +30,7 @@ struct BlockCache {
   Bin bins[kLargeClasses];
   uint32_t clock = kDemandWindow;  // takes so far, plus the window: nothing starts in demand
   size_t bytes = 0;
-  uint64_t nonempty = 0;     // bit c: bins[c] holds a block (a miss or an eviction reads only those)
+  uint64_t nonempty = 0;     // bit c: bins[c] holds a block (misses and evictions read only those)
   uint64_t aged_at = 0;      // the decay tick this cache last aged at
 
   /// The newest block of class c, or null. Either way c counts as in demand from now.

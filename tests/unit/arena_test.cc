@@ -21,7 +21,9 @@ std::vector<unsigned> free_by_bitmap() {
   std::vector<unsigned> counts;
   for (unsigned c = 0; c < arena().chunk_count(); ++c) {
     unsigned used = 0;
-    for (const auto& word : arena().chunk(c)->in_use) used += unsigned(__builtin_popcountll(word.load()));
+    for (const auto& word : arena().chunk(c)->in_use) {
+      used += unsigned(__builtin_popcountll(word.load()));
+    }
     counts.push_back(kSlicesPerChunk - used);
   }
   return counts;
@@ -29,7 +31,9 @@ std::vector<unsigned> free_by_bitmap() {
 
 std::vector<unsigned> free_by_count() {
   std::vector<unsigned> counts;
-  for (unsigned c = 0; c < arena().chunk_count(); ++c) counts.push_back(arena().chunk(c)->free_slices.load());
+  for (unsigned c = 0; c < arena().chunk_count(); ++c) {
+    counts.push_back(arena().chunk(c)->free_slices.load());
+  }
   return counts;
 }
 
