@@ -29,6 +29,12 @@ struct SmallCounters {
 /// Whether the fast paths count (meson -Dstats=false compiles the counting out).
 constexpr bool kFastPathStats = FFA_STATS;
 
+/// A span of 2 page-sized objects that lies empty is memory the thread does not use: past this
+/// many such classes, the one emptied longest ago gives its span back (see Heap::note_idle_span).
+constexpr unsigned kIdleSpans = 4;
+/// The first page-sized class: objects of 4 KiB and up, spans of 2 (span_slices).
+constexpr unsigned kFirstPageClass = small_class_compute(4 * kKiB);
+
 struct Heap {
   // The current span per size for n <= kDirectMax (saves the class lookup on the fast path),
   // then per class. Both are changed only through set_direct().
@@ -36,6 +42,9 @@ struct Heap {
   Span* direct[kSmallClasses];            // &kEmptySpan when none
   SpanList available[kSmallClasses];      // spans with room; direct[c] is the head
   std::atomic<FreeObject*> delayed{nullptr};  // remote frees into spans parked as full
+  // Page-sized classes whose current span was last emptied, newest first (see note_idle_span).
+  uint8_t idle_classes[kIdleSpans] = {};
+  uint8_t idle_count = 0;
   LargeCache large;
   SmallCounters counters;
   Heap* next_all = nullptr;               // every heap ever made (adoption, stats)
@@ -100,6 +109,7 @@ struct Heap {
 
   void* malloc_small_slow(size_t size) noexcept;
   void free_local_slow(Span* span) noexcept;
+  void note_idle_span(unsigned c) noexcept;
   void set_direct(unsigned c, Span* span) noexcept;
   /// Returns every empty span to the arena and the large cache's blocks too; processes delayed
   /// frees. Called at thread exit and by malloc_trim.

@@ -59,6 +59,35 @@ TEST(Heap, EmptySpansGoBackToTheArena) {
   EXPECT_GT(stats().small_spans_released, before.small_spans_released + 50);
 }
 
+TEST(Heap, OnlyTheMostRecentlyEmptiedPageSizedSpansAreKept) {
+  std::thread([] {
+    std::vector<size_t> sizes;  // one size per page-sized class, smallest first
+    for (unsigned c = kFirstPageClass; c < kSmallClasses; ++c) sizes.push_back(small_class_size(c));
+    ASSERT_GT(sizes.size(), kIdleSpans);
+    // An object of each class, freed at once: every class's span lies empty in turn, and all
+    // but the kIdleSpans emptied last go back to the arena.
+    ffa_stats before = stats();
+    for (size_t size : sizes) ffa_free(ffa_malloc(size));
+    ffa_stats after = stats();
+    EXPECT_EQ(after.small_spans_created - before.small_spans_created, sizes.size());
+    EXPECT_EQ(after.small_spans_released - before.small_spans_released,
+              sizes.size() - kIdleSpans);
+    // A loop over those last classes keeps using their spans: no claim, nothing given back.
+    for (int round = 0; round < 1000; ++round) {
+      for (size_t i = sizes.size() - kIdleSpans; i < sizes.size(); ++i) {
+        ffa_free(ffa_malloc(sizes[i]));
+      }
+    }
+    EXPECT_EQ(stats().small_spans_created, after.small_spans_created);
+    EXPECT_EQ(stats().small_spans_released, after.small_spans_released);
+    // The first class lost its span: using it again claims one, and the class emptied longest
+    // ago gives its span back.
+    ffa_free(ffa_malloc(sizes[0]));
+    EXPECT_EQ(stats().small_spans_created, after.small_spans_created + 1);
+    EXPECT_EQ(stats().small_spans_released, after.small_spans_released + 1);
+  }).join();
+}
+
 TEST(Heap, ExitedThreadsHeapIsAdoptedWithItsSpans) {
   std::thread([] {
     std::vector<void*> v(5000);
