@@ -136,6 +136,48 @@ static unsigned next_set(const ArenaChunk* chunk, unsigned pos, unsigned end) {
   return end;
 }
 
+// Lowest start of `n` free slices in a row, or kSlicesPerChunk: one pass over the bitmap, a word
+// at a time. A run either carries over from the words below (`run` free slices end where this
+// word starts) or lies inside one word, where folding the free mask onto itself keeps bit i only
+// if bits i .. i+n-1 are all free (log2 n steps). Walking hole by hole instead cost 140 ns a claim
+// in a fragmented chunk (seed workload, 8 local committers).
+static unsigned find_free_run(const ArenaChunk* chunk, unsigned n) {
+  unsigned run = 0;
+  for (unsigned w = 0; w < kBitmapWords; ++w) {
+    uint64_t used = chunk->in_use[w].load(std::memory_order_relaxed);
+    if (used == 0) {
+      run += 64;
+      if (run >= n) return w * 64 + 64 - run;
+      continue;
+    }
+    if (run + unsigned(__builtin_ctzll(used)) >= n) return w * 64 - run;
+    if (n < 64) {
+      uint64_t starts = ~used;
+      for (unsigned have = 1; have < n && starts != 0;) {
+        unsigned step = have < n - have ? have : n - have;
+        starts &= starts >> step;
+        have += step;
+      }
+      if (starts != 0) return w * 64 + unsigned(__builtin_ctzll(starts));
+    }
+    run = unsigned(__builtin_clzll(used));
+  }
+  return kSlicesPerChunk;
+}
+
+// The same for a start aligned beyond a slice: run by run, since the alignment is of the address
+// (chunks themselves are only page aligned).
+static unsigned find_aligned_free_run(const ArenaChunk* chunk, unsigned n, size_t align) {
+  for (unsigned at = next_clear(chunk, kMetaSlices); at < kSlicesPerChunk;) {
+    unsigned run_end = next_set(chunk, at, kSlicesPerChunk);
+    uintptr_t at_address = uintptr_t(chunk->base) + size_t(at) * kSliceSize;
+    unsigned start = unsigned((align_up(at_address, align) - uintptr_t(chunk->base)) / kSliceSize);
+    if (start + n <= run_end) return start;
+    at = next_clear(chunk, run_end);
+  }
+  return kSlicesPerChunk;
+}
+
 // First fit: the lowest run that can hold the request. Runs too small are skipped, so a
 // fragmented chunk is never mistaken for a full one; the scan is bounded by the chunk (4096
 // slices). Measured against best fit among the first 8 fits on the seed workload: no larger a
@@ -144,18 +186,8 @@ static unsigned next_set(const ArenaChunk* chunk, unsigned pos, unsigned end) {
 Span* Arena::try_claim_in(ArenaChunk* chunk, size_t slices, size_t align, ClaimFailure* why) {
   unsigned n = unsigned(slices);
   for (unsigned lost = 0;;) {
-    unsigned pos = kSlicesPerChunk;
-    for (unsigned at = next_clear(chunk, kMetaSlices); at < kSlicesPerChunk;) {
-      unsigned run_end = next_set(chunk, at, kSlicesPerChunk);
-      // Alignment is of the address: chunks themselves are only page aligned.
-      uintptr_t at_address = uintptr_t(chunk->base) + size_t(at) * kSliceSize;
-      unsigned start = unsigned((align_up(at_address, align) - uintptr_t(chunk->base)) / kSliceSize);
-      if (start + n <= run_end) {
-        pos = start;
-        break;
-      }
-      at = next_clear(chunk, run_end);
-    }
+    unsigned pos = align <= kSliceSize ? find_free_run(chunk, n)
+                                       : find_aligned_free_run(chunk, n, align);
     if (pos == kSlicesPerChunk) return nullptr;
     if (claim_bits(chunk, pos, n)) return publish(chunk, pos, n);
     if (++lost >= Arena::kMaxLostRaces) {

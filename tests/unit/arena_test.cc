@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -59,6 +60,52 @@ TEST(Arena, ClaimPublishesRunAndReleaseReturnsIt) {
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->start, start);
   arena().release(again);
+}
+
+// Brute force over the bitmap, slice by slice: the lowest start of n free slices, or
+// kSlicesPerChunk.
+unsigned lowest_fit(const ArenaChunk* chunk, unsigned n) {
+  unsigned run = 0;
+  for (unsigned i = 0; i < kSlicesPerChunk; ++i) {
+    bool used = (chunk->in_use[i / 64].load() >> (i % 64)) & 1;
+    run = used ? 0 : run + 1;
+    if (run == n) return i + 1 - n;
+  }
+  return kSlicesPerChunk;
+}
+
+TEST(Arena, EveryClaimTakesTheLowestRunThatFits) {
+  ensure_one_chunk();
+  std::mt19937 rng(7);
+  std::vector<Span*> held;
+  for (int step = 0; step < 3000; ++step) {
+    if (!held.empty() && rng() % 2 == 0) {
+      size_t i = rng() % held.size();
+      arena().release(held[i]);
+      held[i] = held.back();
+      held.pop_back();
+      continue;
+    }
+    // Mostly runs inside one bitmap word, some across words (up to 4 words).
+    unsigned n = rng() % 4 == 0 ? 50 + unsigned(rng() % 200) : 1 + unsigned(rng() % 40);
+    unsigned want_chunk = arena().chunk_count(), want_pos = kSlicesPerChunk;
+    for (unsigned c = 0; c < arena().chunk_count() && want_pos == kSlicesPerChunk; ++c) {
+      want_pos = lowest_fit(arena().chunk(c), n);
+      want_chunk = c;
+    }
+    ClaimFailure why;
+    Span* span = arena().try_claim(n, kSliceSize, &why);
+    if (want_pos == kSlicesPerChunk) {
+      EXPECT_EQ(span, nullptr);
+      continue;
+    }
+    ASSERT_NE(span, nullptr) << "n=" << n;
+    ASSERT_EQ(span->chunk, want_chunk) << "n=" << n;
+    ASSERT_EQ(span->start, arena().chunk(want_chunk)->base + size_t(want_pos) * kSliceSize)
+        << "n=" << n << " step=" << step;
+    held.push_back(span);
+  }
+  for (Span* span : held) arena().release(span);
 }
 
 TEST(Arena, ClaimsPreferTheLowestChunkWithRoom) {
