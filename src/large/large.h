@@ -29,7 +29,8 @@ namespace ffa {
 
 /// Run-time settings of the large path (set once by runtime/ at init from FFALLOC_* options).
 struct LargeConfig {
-  size_t cache_bytes = 512 * kKiB;    // budget of each thread's block cache (see options.def)
+  size_t cache_bytes = 512 * kKiB;    // budget of a thread's block cache (see options.def)
+  unsigned cpus = 1;                  // CPUs the process may run on (os::cpu_count at init)
   size_t cpu_cache_bytes = 512 * kKiB; // budget of each CPU's block cache
   uint64_t decay_ns = 1000000000;     // free memory is returned this long after it was freed
   bool huge_pages = false;            // MADV_HUGEPAGE on arena chunks
@@ -57,6 +58,14 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
 /// Frees a live large block or region (span->kind kLarge or kRegion). cache may be null (a
 /// thread without a heap): the block then goes straight back to its tier.
 void large_free(LargeCache* cache, Span* span) noexcept;
+/// A thread took (+1) or gave up (-1) a heap: thread caches share out their budget when
+/// threads outnumber CPUs (large_thread_cache_budget).
+void large_count_thread(int delta) noexcept;
+/// A fork child has one thread: it counts itself again, if it has a heap.
+void large_recount_threads_after_fork(bool this_thread_has_heap) noexcept;
+/// What each thread's block cache may hold now: cache_bytes, or cache_bytes * cpus / threads
+/// when there are more threads than CPUs.
+size_t large_thread_cache_budget() noexcept;
 /// Releases every block in the thread's cache to the arena.
 void large_cache_flush(LargeCache* cache) noexcept;
 /// Usable bytes of a live large block or region.

@@ -35,6 +35,13 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
+unsigned cpu_count() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return 1;
+  int count = CPU_COUNT(&allowed);
+  return count > 0 ? unsigned(count) : 1;
+}
+
 unsigned current_cpu_fallback() {
   int cpu = sched_getcpu();
   return cpu >= 0 ? unsigned(cpu) : 0;

@@ -38,6 +38,9 @@ uint64_t now_coarse_ns();
 /// registers for every thread (two loads, no syscall); sched_getcpu where there is none.
 FFA_INLINE unsigned current_cpu();
 
+/// CPUs this process may run on (its affinity mask), at least 1.
+unsigned cpu_count();
+
 /// Makes the range inaccessible (mprotect PROT_NONE): guard pages in secure builds.
 void protect_none(void* p, size_t size);
 

@@ -82,6 +82,7 @@ void options_init() {
   }
   large_config.decay_ns = (options.decay_ms != 0 ? options.decay_ms : 1) * 1000000;
   large_config.cache_bytes = options.large_cache_kib * kKiB;
+  large_config.cpus = os::cpu_count();
   large_config.cpu_cache_bytes = options.cpu_cache_kib * kKiB;
   large_config.profile = options.stats;
   arena().set_huge_pages(options.thp);

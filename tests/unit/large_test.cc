@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <latch>
 #include <thread>
 #include <vector>
 
@@ -194,6 +195,40 @@ TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
   EXPECT_LE(after.cpu_cache_bytes, size_t(CPU_COUNT(&allowed)) * large_config.cpu_cache_bytes);
   EXPECT_LE(after.arena_bytes_in_use + size_t(kBlocks) * 256 * kKiB,
             in_use_full + large_config.cache_bytes + after.cpu_cache_bytes);
+}
+
+TEST(Large, ThreadCachesShareTheirBudgetWhenThreadsOutnumberCpus) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  ffa_free(ffa_malloc(64));  // this thread has a heap
+  large_cache_flush(&tls_heap->large);
+  const unsigned saved_cpus = large_config.cpus;
+  large_config.cpus = 1;
+  const size_t alone = large_thread_cache_budget();
+  std::latch ready(3), done(1);
+  std::vector<std::thread> others;
+  for (int i = 0; i < 3; ++i) {
+    others.emplace_back([&] {
+      ffa_free(ffa_malloc(64));  // takes a heap
+      ready.count_down();
+      done.wait();
+    });
+  }
+  ready.wait();
+  const size_t shared = large_thread_cache_budget();
+  // Blocks this thread frees itself: its cache keeps some, within the shared budget.
+  std::vector<void*> blocks(32);
+  for (auto& b : blocks) b = ffa_malloc(64 * kKiB);
+  for (void* b : blocks) ffa_free(b);
+  const size_t held = tls_heap->large.blocks.bytes;
+  done.count_down();
+  for (auto& t : others) t.join();
+  const size_t after_exit = large_thread_cache_budget();
+  large_config.cpus = saved_cpus;
+  EXPECT_LE(shared, large_config.cache_bytes / 4);  // at least 4 threads with heaps on 1 CPU
+  EXPECT_GT(held, 0u);
+  EXPECT_LE(held, shared);
+  EXPECT_EQ(after_exit, alone);  // the threads that exited no longer count
+  large_cache_flush(&tls_heap->large);
 }
 
 TEST(Large, BlocksFreedByOneThreadAreReusedByAnotherWithoutNewMemory) {
