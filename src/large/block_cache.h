@@ -38,6 +38,11 @@ struct BlockCache {
   /// The newest block of the smallest non-empty class in (c, c + reach], or null: a block the
   /// caller can use for class c, whole or cut down.
   Span* take_larger(unsigned c, unsigned reach);
+  /// take(c), else take_larger(c, reach).
+  Span* take_or_larger(unsigned c, unsigned reach) {
+    Span* span = take(c);
+    return span != nullptr ? span : take_larger(c, reach);
+  }
   /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
   /// room. To make room, classes no longer in demand give all their blocks to the arena, then
   /// classes taken less recently than c give blocks one at a time, least recently taken first.

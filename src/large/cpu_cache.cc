@@ -57,10 +57,10 @@ void for_each_unlocked(Fn fn) {
 
 }  // namespace
 
-Span* cpu_cache_take(unsigned cpu, unsigned c) noexcept {
+Span* cpu_cache_take(unsigned cpu, unsigned c, unsigned reach) noexcept {
   CpuCache* cache = get(cpu);
   if (cache == nullptr || !try_lock(cache)) return nullptr;
-  Span* span = cache->blocks.take(c);
+  Span* span = cache->blocks.take_or_larger(c, reach);
   unlock(cache);
   return span;
 }

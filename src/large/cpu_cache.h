@@ -18,8 +18,9 @@ namespace ffa {
 
 constexpr unsigned kMaxCpus = 1024;  // CPUs numbered beyond this skip the tier
 
-/// Takes a block of class c from CPU cpu's cache; null on a miss or when its lock is busy.
-Span* cpu_cache_take(unsigned cpu, unsigned c) noexcept;
+/// Takes a block for class c from CPU cpu's cache: of class c, else of the smallest class in
+/// (c, c + reach] (BlockCache::take_or_larger); null on a miss or when its lock is busy.
+Span* cpu_cache_take(unsigned cpu, unsigned c, unsigned reach) noexcept;
 /// Parks a block of class c in CPU cpu's cache; false when it was not taken (lock busy, class
 /// not in demand there, or no room): the caller passes it on.
 bool cpu_cache_put(unsigned cpu, Span* span, unsigned c) noexcept;

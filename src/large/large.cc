@@ -29,6 +29,7 @@ size_t large_thread_cache_budget() noexcept {
   size_t budget = large_config.cache_bytes;
   return threads > large_config.cpus ? budget * large_config.cpus / threads : budget;
 }
+
 size_t large_region_bytes_live() noexcept { return region_bytes_live.load(std::memory_order_relaxed); }
 size_t large_regions_live() noexcept { return regions_live.load(std::memory_order_relaxed); }
 
@@ -43,6 +44,17 @@ bool cacheable(size_t bytes) {
 }
 
 size_t block_bytes(const Span* span) { return size_t(span->slices) << kSliceShift; }
+
+// A cached block for a request of `bytes`, taken by class or, on a miss, a warm larger one
+// (cheaper than a claim's scan, and memory just touched). Within 25% of the request, no more
+// than class rounding wastes, it goes out whole and back to its own bin when freed; larger, it is
+// cut down and the tail goes back to the arena.
+Span* fit(Span* span, size_t bytes) {
+  if (span != nullptr && block_bytes(span) * 4 > bytes * 5) {
+    arena().shrink(span, span->slices - (bytes >> kSliceShift));
+  }
+  return span;
+}
 
 void* finish(Span* span, size_t size, bool zero) {
   if (zero && !span->is_zero) memset(span->start, 0, size);
@@ -139,20 +151,14 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
     bytes = size > kSmallMax ? large_class_size(large_class(size)) : align_up(size, kSliceSize);
     if (arena_align == kSliceSize && cacheable(bytes)) {
       unsigned c = large_class(bytes);
-      Span* span = cache->blocks.take(c);
-      // On a miss, a warm block larger than asked for (cheaper than a claim's scan, and memory
-      // this thread just touched). Within 25% of the request, no more than class rounding
-      // wastes, it goes out whole and back to its own bin when freed; larger, it is cut down
-      // and the tail goes back to the arena.
-      if (span == nullptr && (span = cache->blocks.take_larger(c, kSplitReach)) != nullptr &&
-          block_bytes(span) * 4 > bytes * 5) {
-        arena().shrink(span, span->slices - (bytes >> kSliceShift));
-      }
       unsigned cpu = os::current_cpu();
+      Span* span = fit(cache->blocks.take_or_larger(c, kSplitReach), bytes);
       if (FFA_LIKELY(span != nullptr)) {
         bump(cache->counters.cache_hits);
       } else {
-        span = large_config.cpu_cache_bytes != 0 ? cpu_cache_take(cpu, c) : nullptr;
+        if (large_config.cpu_cache_bytes != 0) {
+          span = fit(cpu_cache_take(cpu, c, kSplitReach), bytes);
+        }
         if (span == nullptr) {
           return large_malloc_slow(cache, size, bytes, align, arena_align, true, zero);
         }

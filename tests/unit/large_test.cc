@@ -99,16 +99,19 @@ bool pin_to_cpu(unsigned cpu) {
   return sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
-TEST(Large, CrossThreadFreeGoesToTheCacheOfTheCpuItWasAllocatedOn) {
-  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+// A thread pinned to this CPU allocates `size` bytes and stays alive (so no other thread adopts
+// its heap); this thread frees the block, a cross-thread free; then reuse(block) runs on a third
+// thread pinned to the same CPU.
+template <typename Reuse>
+void free_remotely_then_reuse_on_the_same_cpu(size_t size, Reuse reuse) {
   unsigned cpu = os::current_cpu();
   bool pinned = false;
   void* p = nullptr;
   std::atomic<int> step{0};
-  // The allocating thread stays alive throughout, so no other thread adopts its heap.
   std::thread allocator([&] {
     pinned = pin_to_cpu(cpu);
-    p = ffa_malloc(72 * kKiB);
+    p = ffa_malloc(size);
+    if (p != nullptr) memset(p, 7, size);
     step.store(1);
     while (step.load() != 2) std::this_thread::yield();
   });
@@ -121,15 +124,38 @@ TEST(Large, CrossThreadFreeGoesToTheCacheOfTheCpuItWasAllocatedOn) {
   ffa_free(p);  // another thread's block: to the cache of the CPU it came from
   std::thread([&] {
     ASSERT_TRUE(pin_to_cpu(cpu));
+    reuse(p);
+  }).join();
+  step.store(2);
+  allocator.join();
+}
+
+TEST(Large, CrossThreadFreeGoesToTheCacheOfTheCpuItWasAllocatedOn) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  free_remotely_then_reuse_on_the_same_cpu(72 * kKiB, [](void* p) {
     ffa_stats before = stats();
     void* q = ffa_malloc(72 * kKiB);  // a third thread on that CPU finds it there
     EXPECT_EQ(q, p);
     EXPECT_EQ(stats().cpu_cache_hits, before.cpu_cache_hits + 1);
     EXPECT_EQ(stats().arena_hits, before.arena_hits);
     ffa_free(q);
-  }).join();
-  step.store(2);
-  allocator.join();
+  });
+}
+
+TEST(Large, ALargerBlockInTheCpuCacheIsCutDownOnAMiss) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  free_remotely_then_reuse_on_the_same_cpu(200 * kKiB, [](void* p) {
+    ffa_stats before = stats();
+    auto* q = static_cast<unsigned char*>(ffa_calloc(1, 120 * kKiB));  // no 120 KiB block cached
+    ffa_stats after = stats();
+    ASSERT_EQ(q, p);
+    EXPECT_EQ(after.cpu_cache_hits, before.cpu_cache_hits + 1);
+    EXPECT_EQ(after.arena_hits, before.arena_hits);
+    EXPECT_EQ(ffa_malloc_usable_size(q), 120 * kKiB);
+    for (size_t i = 0; i < 120 * kKiB; i += 4096) ASSERT_EQ(q[i], 0) << i;
+    EXPECT_EQ(after.arena_bytes_in_use + 80 * kKiB, before.arena_bytes_in_use);  // tail given back
+    ffa_free(q);
+  });
 }
 
 TEST(Large, ACachedBlockALittleLargerIsCutDownInsteadOfClaimingAnother) {
