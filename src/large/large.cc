@@ -15,7 +15,7 @@ static std::atomic<size_t> region_bytes_live{0}, regions_live{0};
 // A thread's cached blocks only pay while it runs, and no more threads than CPUs run at once.
 // With more threads than that, the thread caches share the CPUs' worth of budget; otherwise 8
 // threads on 2 CPUs keep 4 budgets of blocks for threads that wait their turn (seed workload, 8
-// committers freeing their own buffers on 2 CPUs: peak RSS -2.0 MiB, CPU within noise). The
+// committers freeing their own buffers on 2 CPUs: peak RSS 26.0 -> 24.3 MiB, CPU +2%). The
 // count changes only at thread start and exit, so reading it costs no cache-line traffic.
 static std::atomic<unsigned> threads_with_heap{0};
 void large_count_thread(int delta) noexcept {
