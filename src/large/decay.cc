@@ -15,8 +15,12 @@ constexpr size_t kMaxPurgePerTick = 256 * kMiB;
 // worth a madvise per tick (and the refault after it). malloc_trim still purges everything.
 constexpr size_t kMinPurgePerTick = 1 * kMiB;
 std::atomic<uint64_t> last_tick{0};
+// Threads that counted themselves active in a tick, by tick parity: the slot of the tick before
+// keeps its count while the current one fills up.
+std::atomic<unsigned> active_threads[2];
 
 void run_tick(uint64_t now) {
+  active_threads[now & 1].store(0, std::memory_order_relaxed);  // last used two ticks ago
   bump(decay_counters.ticks);
   cpu_caches_age(now);
   size_t unmapped = region_cache().trim(/*everything=*/false, now);
@@ -41,6 +45,18 @@ bool decay_maybe_tick() noexcept {
   }
   run_tick(now);
   return true;
+}
+
+unsigned decay_count_active(LargeCache* cache) noexcept {
+  uint64_t tick = last_tick.load(std::memory_order_relaxed);
+  if (cache->active_tick != tick) {
+    cache->active_tick = tick;
+    active_threads[tick & 1].fetch_add(1, std::memory_order_relaxed);
+  }
+  unsigned now = active_threads[tick & 1].load(std::memory_order_relaxed);
+  unsigned before = active_threads[(tick + 1) & 1].load(std::memory_order_relaxed);
+  unsigned most = now > before ? now : before;
+  return most != 0 ? most : 1;
 }
 
 void decay_tick() noexcept {

@@ -24,6 +24,11 @@ bool decay_maybe_tick() noexcept;
 /// Runs a decay tick now (the background thread, tests).
 void decay_tick() noexcept;
 
+/// Counts the thread owning `cache` as active in the current tick (an atomic add once per thread
+/// per tick) and returns how many threads were active in this tick or the one before, whichever
+/// is more (at least 1).
+unsigned decay_count_active(LargeCache* cache) noexcept;
+
 /// Ages the thread's own large cache: blocks that stayed below a bin's low-water mark for a
 /// whole tick go back to the arena. Called by the owning thread from its slow paths.
 void decay_thread_cache(LargeCache* cache) noexcept;

@@ -13,19 +13,13 @@ LargeConfig large_config;
 static std::atomic<size_t> region_bytes_live{0}, regions_live{0};
 
 // A thread's cached blocks only pay while it runs, and no more threads than CPUs run at once.
-// With more threads than that, the thread caches share the CPUs' worth of budget; otherwise 8
-// threads on 2 CPUs keep 4 budgets of blocks for threads that wait their turn (seed workload, 8
-// committers freeing their own buffers on 2 CPUs: peak RSS 26.0 -> 24.3 MiB, CPU +2%). The
-// count changes only at thread start and exit, so reading it costs no cache-line traffic.
-static std::atomic<unsigned> threads_with_heap{0};
-void large_count_thread(int delta) noexcept {
-  threads_with_heap.fetch_add(unsigned(delta), std::memory_order_relaxed);
-}
-void large_recount_threads_after_fork(bool this_thread_has_heap) noexcept {
-  threads_with_heap.store(this_thread_has_heap ? 1 : 0, std::memory_order_relaxed);
-}
-size_t large_thread_cache_budget() noexcept {
-  unsigned threads = threads_with_heap.load(std::memory_order_relaxed);
+// With more threads than that using their caches, they share the CPUs' worth of budget;
+// otherwise 8 threads on 2 CPUs keep 4 budgets of blocks for threads that wait their turn (seed
+// workload, 8 committers freeing their own buffers on 2 CPUs: peak RSS 26.0 -> 24.3 MiB, CPU
+// +2%). Threads that merely exist do not count (decay_count_active): the idle workers of a pool
+// must not shrink a busy thread's share.
+size_t large_thread_cache_budget(LargeCache* cache) noexcept {
+  unsigned threads = decay_count_active(cache);
   size_t budget = large_config.cache_bytes;
   return threads > large_config.cpus ? budget * large_config.cpus / threads : budget;
 }
@@ -189,7 +183,7 @@ void large_free(LargeCache* cache, Span* span) noexcept {
     // A block this thread allocated: its own cache first. Another thread's, or one the thread
     // cache refuses: the cache of the CPU it was last handed out on.
     if (cache != nullptr && span->home == cache &&
-        cache->blocks.put(span, c, large_thread_cache_budget())) {
+        cache->blocks.put(span, c, large_thread_cache_budget(cache))) {
       return;
     }
     if (large_config.cpu_cache_bytes != 0 && cpu_cache_put(span->cpu, span, c)) return;

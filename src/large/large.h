@@ -52,6 +52,7 @@ struct LargeCounters {
 struct LargeCache {
   BlockCache blocks;
   LargeCounters counters;
+  uint64_t active_tick = 0;  // the decay tick this thread last counted itself active in
 };
 
 /// Allocates a large block (size > kSmallMax, or any size with alignment the small path cannot
@@ -60,14 +61,9 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
 /// Frees a live large block or region (span->kind kLarge or kRegion). cache may be null (a
 /// thread without a heap): the block then goes straight back to its tier.
 void large_free(LargeCache* cache, Span* span) noexcept;
-/// A thread took (+1) or gave up (-1) a heap: thread caches share out their budget when
-/// threads outnumber CPUs (large_thread_cache_budget).
-void large_count_thread(int delta) noexcept;
-/// A fork child has one thread: it counts itself again, if it has a heap.
-void large_recount_threads_after_fork(bool this_thread_has_heap) noexcept;
-/// What each thread's block cache may hold now: cache_bytes, or cache_bytes * cpus / threads
-/// when there are more threads than CPUs.
-size_t large_thread_cache_budget() noexcept;
+/// What the thread's block cache may hold now: cache_bytes, or cache_bytes * cpus / threads when
+/// more threads than CPUs used their caches lately (counting this one: decay_count_active).
+size_t large_thread_cache_budget(LargeCache* cache) noexcept;
 /// Releases every block in the thread's cache to the arena.
 void large_cache_flush(LargeCache* cache) noexcept;
 /// Usable bytes of a live large block or region.

@@ -4,8 +4,7 @@
 // thread stuck in ffalloc at the moment of fork cannot block the child. Heaps of threads that do
 // not exist in the child stay marked in use there: their memory is leaked in the child only, and
 // frees of it from the child are safe (lock-free remote frees). The child handler sets aside a
-// CPU cache that was locked at the fork, counts the one thread left (thread-cache budgets) and
-// restarts the optional decay thread.
+// CPU cache that was locked at the fork and restarts the optional decay thread.
 #include <pthread.h>
 
 #include "large/cpu_cache.h"
@@ -17,7 +16,6 @@ namespace {
 
 void child() {
   cpu_caches_after_fork_child();
-  large_recount_threads_after_fork(tls_heap != &kEmptyHeap);
   background_thread_start();
 }
 

@@ -32,7 +32,6 @@ void thread_exit(void* value) {
   auto* heap = static_cast<Heap*>(value);
   tls_heap = &kEmptyHeap;
   tls_torn_down = true;
-  large_count_thread(-1);
   heap_release(heap);
 }
 
@@ -74,7 +73,6 @@ Heap* thread_heap_for_slow_path() noexcept {
   Heap* heap = heap_acquire();
   if (heap == nullptr || tls_torn_down) return heap;  // lent for one operation
   tls_heap = heap;
-  large_count_thread(+1);
   if (!tls_booting) pthread_setspecific(heap_key, heap);
   return heap;
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <latch>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "ffalloc/ffalloc.h"
 #include "stats_snapshot.h"
 #include "large/cpu_cache.h"
+#include "large/decay.h"
 #include "large/large.h"
 #include "runtime/runtime.h"
 
@@ -49,6 +51,7 @@ TEST(Large, ArenaServesCacheMissesWithoutSyscalls) {
 }
 
 TEST(Large, HugeRequestsUseRegionsThatAreCachedAndReused) {
+  ffa_free(ffa_malloc(64));  // the process and this thread's heap are set up before `before`
   size_t size = 24 * kMiB;
   ffa_stats before = stats();
   auto* p = static_cast<char*>(ffa_malloc(size));
@@ -80,6 +83,7 @@ TEST(Large, CallocOfLargeAndHugeIsZeroEvenAfterReuse) {
 }
 
 TEST(Large, MapFailureGivesEnomemAndTheNextCallRecovers) {
+  ffa_free(ffa_malloc(64));  // set-up mappings are done before the injected failure
   ffa_malloc_trim(0);  // nothing cached: the request needs a fresh mapping
   ffa_fail_nth_map_for_test(1);
   errno = 0;
@@ -124,6 +128,7 @@ void free_remotely_then_reuse_on_the_same_cpu(size_t size, Reuse reuse) {
   ffa_free(p);  // another thread's block: to the cache of the CPU it came from
   std::thread([&] {
     ASSERT_TRUE(pin_to_cpu(cpu));
+    ffa_free(ffa_malloc(64));  // the thread's heap exists before reuse() takes its snapshots
     reuse(p);
   }).join();
   step.store(2);
@@ -223,38 +228,51 @@ TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
             in_use_full + large_config.cache_bytes + after.cpu_cache_bytes);
 }
 
-TEST(Large, ThreadCachesShareTheirBudgetWhenThreadsOutnumberCpus) {
+TEST(Large, BusyThreadsOutnumberingCpusShareTheCacheBudgetAndIdleOnesDoNot) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
-  ffa_free(ffa_malloc(64));  // this thread has a heap
-  large_cache_flush(&tls_heap->large);
+  ffa_free(ffa_malloc(64));  // the process is set up (options read) and this thread has a heap
+  // Short ticks, and two of them, so that no thread of an earlier test still counts as active.
+  const uint64_t saved_decay = large_config.decay_ns;
   const unsigned saved_cpus = large_config.cpus;
+  large_config.decay_ns = 200 * 1000000;  // ticks of 100 ms
+  for (int i = 0; i < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(110));
+    decay_tick();
+  }
   large_config.cpus = 1;
-  const size_t alone = large_thread_cache_budget();
-  std::latch ready(3), done(1);
+  std::latch busy_ready(3), idle_ready(1), done(1);
   std::vector<std::thread> others;
   for (int i = 0; i < 3; ++i) {
     others.emplace_back([&] {
-      ffa_free(ffa_malloc(64));  // takes a heap
-      ready.count_down();
+      ffa_free(ffa_malloc(64 * kKiB));  // into its own cache: active
+      busy_ready.count_down();
       done.wait();
     });
   }
-  ready.wait();
-  const size_t shared = large_thread_cache_budget();
+  busy_ready.wait();
+  const size_t with_busy = large_thread_cache_budget(&tls_heap->large);  // counts this thread too
+  others.emplace_back([&] {
+    ffa_free(ffa_malloc(64));  // a thread with a heap that caches nothing
+    idle_ready.count_down();
+    done.wait();
+  });
+  idle_ready.wait();
+  const size_t with_idle = large_thread_cache_budget(&tls_heap->large);
   // Blocks this thread frees itself: its cache keeps some, within the shared budget.
+  large_cache_flush(&tls_heap->large);
   std::vector<void*> blocks(32);
   for (auto& b : blocks) b = ffa_malloc(64 * kKiB);
   for (void* b : blocks) ffa_free(b);
   const size_t held = tls_heap->large.blocks.bytes;
   done.count_down();
   for (auto& t : others) t.join();
-  const size_t after_exit = large_thread_cache_budget();
   large_config.cpus = saved_cpus;
-  EXPECT_LE(shared, large_config.cache_bytes / 4);  // at least 4 threads with heaps on 1 CPU
-  EXPECT_GT(held, 0u);
-  EXPECT_LE(held, shared);
-  EXPECT_EQ(after_exit, alone);  // the threads that exited no longer count
+  large_config.decay_ns = saved_decay;
   large_cache_flush(&tls_heap->large);
+  EXPECT_EQ(with_busy, large_config.cache_bytes / 4);  // 4 busy threads on 1 CPU
+  EXPECT_EQ(with_idle, with_busy);                      // the idle one does not count
+  EXPECT_GT(held, 0u);
+  EXPECT_LE(held, with_busy);
 }
 
 TEST(Large, BlocksFreedByOneThreadAreReusedByAnotherWithoutNewMemory) {
