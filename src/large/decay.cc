@@ -59,6 +59,10 @@ unsigned decay_count_active(LargeCache* cache) noexcept {
   return most != 0 ? most : 1;
 }
 
+void decay_forget_active_for_test() noexcept {
+  for (auto& count : active_threads) count.store(0, std::memory_order_relaxed);
+}
+
 void decay_tick() noexcept {
   uint64_t now = decay_now_tick();
   last_tick.store(now, std::memory_order_relaxed);

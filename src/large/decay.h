@@ -28,6 +28,9 @@ void decay_tick() noexcept;
 /// per tick) and returns how many threads were active in this tick or the one before, whichever
 /// is more (at least 1).
 unsigned decay_count_active(LargeCache* cache) noexcept;
+/// Test hook: the active counts restart from zero (a thread counts itself again once its
+/// cache's active_tick no longer matches the tick).
+void decay_forget_active_for_test() noexcept;
 
 /// Ages the thread's own large cache: blocks that stayed below a bin's low-water mark for a
 /// whole tick go back to the arena. Called by the owning thread from its slow paths.

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <latch>
 #include <thread>
@@ -21,8 +20,18 @@
 namespace ffa {
 namespace {
 
+// The allocator is one per process, so tests share it: a test that counts on empty caches and a
+// full thread-cache budget starts here (set-up done, every cache emptied, no other thread
+// counted as active).
+void start_clean() {
+  ffa_free(ffa_malloc(64));
+  ffa_malloc_trim(0);
+  decay_forget_active_for_test();
+}
+
 TEST(Large, FreedBlockIsReusedFromTheThreadCache) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  start_clean();
   void* p = ffa_malloc(100 * kKiB);
   ASSERT_NE(p, nullptr);
   memset(p, 1, 100 * kKiB);
@@ -39,6 +48,7 @@ TEST(Large, FreedBlockIsReusedFromTheThreadCache) {
 
 TEST(Large, ArenaServesCacheMissesWithoutSyscalls) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  start_clean();
   void* warm = ffa_malloc(300 * kKiB);  // make sure the arena has a chunk (kept: not cached)
   ffa_stats before = stats();
   void* p = ffa_malloc(200 * kKiB + 1);  // a class nothing cached
@@ -51,7 +61,7 @@ TEST(Large, ArenaServesCacheMissesWithoutSyscalls) {
 }
 
 TEST(Large, HugeRequestsUseRegionsThatAreCachedAndReused) {
-  ffa_free(ffa_malloc(64));  // the process and this thread's heap are set up before `before`
+  start_clean();
   size_t size = 24 * kMiB;
   ffa_stats before = stats();
   auto* p = static_cast<char*>(ffa_malloc(size));
@@ -165,6 +175,7 @@ TEST(Large, ALargerBlockInTheCpuCacheIsCutDownOnAMiss) {
 
 TEST(Large, ACachedBlockALittleLargerIsCutDownInsteadOfClaimingAnother) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  start_clean();
   void* big = ffa_malloc(200 * kKiB);
   ASSERT_NE(big, nullptr);
   memset(big, 7, 200 * kKiB);  // dirty: the cut-down block must still come back zeroed below
@@ -191,6 +202,7 @@ TEST(Large, ACachedBlockALittleLargerIsCutDownInsteadOfClaimingAnother) {
 
 TEST(Large, ACachedBlockAtMostAQuarterLargerIsHandedOutWhole) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  start_clean();
   void* block = ffa_malloc(160 * kKiB);
   ASSERT_NE(block, nullptr);
   memset(block, 7, 160 * kKiB);
@@ -231,19 +243,18 @@ TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
 TEST(Large, BusyThreadsOutnumberingCpusShareTheCacheBudgetAndIdleOnesDoNot) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   ffa_free(ffa_malloc(64));  // the process is set up (options read) and this thread has a heap
-  // Short ticks, and two of them, so that no thread of an earlier test still counts as active.
-  const uint64_t saved_decay = large_config.decay_ns;
   const unsigned saved_cpus = large_config.cpus;
-  large_config.decay_ns = 200 * 1000000;  // ticks of 100 ms
-  for (int i = 0; i < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(110));
-    decay_tick();
-  }
+  // Only the threads below count as active: the counts restart, and each thread makes its
+  // cache's mark stale before it frees (an adopted heap may carry this tick's mark).
+  decay_forget_active_for_test();
+  tls_heap->large.active_tick = ~uint64_t(0);
   large_config.cpus = 1;
   std::latch busy_ready(3), idle_ready(1), done(1);
   std::vector<std::thread> others;
   for (int i = 0; i < 3; ++i) {
     others.emplace_back([&] {
+      ffa_free(ffa_malloc(64));
+      tls_heap->large.active_tick = ~uint64_t(0);
       ffa_free(ffa_malloc(64 * kKiB));  // into its own cache: active
       busy_ready.count_down();
       done.wait();
@@ -267,8 +278,8 @@ TEST(Large, BusyThreadsOutnumberingCpusShareTheCacheBudgetAndIdleOnesDoNot) {
   done.count_down();
   for (auto& t : others) t.join();
   large_config.cpus = saved_cpus;
-  large_config.decay_ns = saved_decay;
   large_cache_flush(&tls_heap->large);
+  decay_forget_active_for_test();  // the threads above do not shrink later tests' budgets
   EXPECT_EQ(with_busy, large_config.cache_bytes / 4);  // 4 busy threads on 1 CPU
   EXPECT_EQ(with_idle, with_busy);                      // the idle one does not count
   EXPECT_GT(held, 0u);
@@ -279,6 +290,7 @@ TEST(Large, BlocksFreedByOneThreadAreReusedByAnotherWithoutNewMemory) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   // The seed's shape: one thread only allocates, another only frees. The freed slices are
   // claimed again (first fit), so the second round needs no fresh arena memory.
+  start_clean();
   std::vector<void*> blocks(64);
   for (auto& b : blocks) b = ffa_malloc(64 * kKiB);
   std::thread([&] {
