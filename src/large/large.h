@@ -8,7 +8,7 @@
 //      cut down to size.
 //   2. The CPU's cache (large/cpu_cache.h), the same way, under a try-lock that is never waited
 //      on. With more threads than CPUs most misses of a small thread cache land here; taking
-//      larger blocks too kept 46k more of them per million off the arena (seed workload, 8
+//      larger blocks too kept 45k more of them per million off the arena (seed workload, 8
 //      local committers), where a claim often gets lines another CPU wrote last.
 //   3. Arena::try_claim: no syscall, no waiting, bounded first-fit scan; a miss returns at once.
 //      On kNoSpace we may grow the arena by one chunk if nobody else is growing it (one mmap).

@@ -37,7 +37,8 @@ uint64_t now_ns() {
 
 unsigned cpu_count() {
   cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return 1;
+  // A mask that does not fit cpu_set_t (over 1024 CPUs) fails: many CPUs, then.
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return CPU_SETSIZE;
   int count = CPU_COUNT(&allowed);
   return count > 0 ? unsigned(count) : 1;
 }

@@ -38,7 +38,8 @@ uint64_t now_coarse_ns();
 /// registers for every thread (two loads, no syscall); sched_getcpu where there is none.
 FFA_INLINE unsigned current_cpu();
 
-/// CPUs this process may run on (its affinity mask), at least 1.
+/// CPUs this process may run on (its affinity mask), at least 1; CPU_SETSIZE (1024) when the
+/// mask is larger than that.
 unsigned cpu_count();
 
 /// Makes the range inaccessible (mprotect PROT_NONE): guard pages in secure builds.
