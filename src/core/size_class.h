@@ -46,6 +46,10 @@ FFA_INLINE unsigned small_class(size_t n) {
   return small_class_compute(n);
 }
 
+/// Objects from this size up are page-sized: spans of 2 (span_slices), and a thread keeps the
+/// empty span of only a few such classes (Heap::note_idle_span).
+constexpr size_t kPageObjectMin = 4 * kKiB;
+
 /// Slices per span. Objects up to 1 KiB get 64 KiB spans (one claim per many allocations);
 /// bigger ones get spans of 8 objects (2 from 4 KiB up) rounded up to slices, at most 1/8 left
 /// over. Every thread keeps a span per class it uses even while it holds no object in it, so
@@ -54,7 +58,7 @@ FFA_INLINE unsigned small_class(size_t n) {
 /// committers, 28.1 -> 25.2 MiB with 8 and the push thread; CPU within noise.
 constexpr unsigned span_slices(unsigned c) {
   size_t size = small_class_size(c);
-  size_t min_bytes = size <= 1024 ? 64 * kKiB : size * (size < 4 * kKiB ? 8 : 2);
+  size_t min_bytes = size <= 1024 ? 64 * kKiB : size * (size < kPageObjectMin ? 8 : 2);
   for (unsigned n = 1;; ++n) {
     size_t bytes = n * kSliceSize;
     if (bytes >= min_bytes && (bytes % size) * 8 <= bytes) return n;

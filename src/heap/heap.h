@@ -32,8 +32,8 @@ constexpr bool kFastPathStats = FFA_STATS;
 /// A span of 2 page-sized objects that lies empty is memory the thread does not use: past this
 /// many such classes, the one emptied longest ago gives its span back (see Heap::note_idle_span).
 constexpr unsigned kIdleSpans = 4;
-/// The first page-sized class: objects of 4 KiB and up, spans of 2 (span_slices).
-constexpr unsigned kFirstPageClass = small_class_compute(4 * kKiB);
+/// The first page-sized class (kPageObjectMin).
+constexpr unsigned kFirstPageClass = small_class_compute(kPageObjectMin);
 
 struct Heap {
   // The current span per size for n <= kDirectMax (saves the class lookup on the fast path),

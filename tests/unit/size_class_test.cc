@@ -38,7 +38,7 @@ TEST(SizeClass, SizeIndexedSlotsAgreeWithClasses) {
 TEST(SizeClass, SpansHoldSeveralObjectsWithLittleTail) {
   for (unsigned c = 0; c < kSmallClasses; ++c) {
     size_t bytes = span_slices(c) * kSliceSize;
-    EXPECT_GE(bytes / small_class_size(c), small_class_size(c) < 4 * kKiB ? 8u : 2u) << c;
+    EXPECT_GE(bytes / small_class_size(c), small_class_size(c) < kPageObjectMin ? 8u : 2u) << c;
     EXPECT_LE((bytes % small_class_size(c)) * 8, bytes) << c;
     EXPECT_LE(bytes / small_class_size(c), 65535u) << c;  // fits the span's 16-bit counts
   }
