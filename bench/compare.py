@@ -61,18 +61,23 @@ class Workload:
 
 SEED_PUSH = {"refs": ("limit", "ideal-handoff"), "ideal": "ideal-handoff"}
 SEED_LOCAL = {"refs": ("limit", "ideal-local"), "ideal": "ideal-local"}
-WORKLOADS = [
-    Workload("small_churn", "small_churn", "one malloc+free"),
-    Workload("larson", "larson", "one object replacement", threaded=True),
-    Workload("xthread", "xthread", "one object passed and freed", threaded=True),
-    Workload("seed_buffers c1", "seed_buffers", "one commit", ("--threads", "1"), **SEED_PUSH),
-    Workload("seed_buffers c2", "seed_buffers", "one commit", ("--threads", "2"), **SEED_PUSH),
-    Workload("seed_buffers c8", "seed_buffers", "one commit", ("--threads", "8"), **SEED_PUSH),
-    Workload("seed_buffers c8 local", "seed_buffers", "one commit", ("--threads", "8", "--local"), work=10,
-             **SEED_LOCAL),
-    Workload("large_churn", "large_churn", "one 5-25 MiB buffer"),
-    Workload("realloc_grow", "realloc_grow", "one realloc step"),
-]
+
+
+def all_workloads(seed_threads=(1, 2, 8), seed_local_threads=(8,)):
+    """Every workload, with the seed workload at the given committer counts (push-thread frees, then
+    committers freeing their own)."""
+    return [
+        Workload("small_churn", "small_churn", "one malloc+free"),
+        Workload("larson", "larson", "one object replacement", threaded=True),
+        Workload("xthread", "xthread", "one object passed and freed", threaded=True),
+        *(Workload(f"seed_buffers c{t}", "seed_buffers", "one commit", ("--threads", str(t)), **SEED_PUSH)
+          for t in seed_threads),
+        *(Workload(f"seed_buffers c{t} local", "seed_buffers", "one commit", ("--threads", str(t), "--local"),
+                   work=10, **SEED_LOCAL)
+          for t in seed_local_threads),
+        Workload("large_churn", "large_churn", "one 5-25 MiB buffer"),
+        Workload("realloc_grow", "realloc_grow", "one realloc step"),
+    ]
 
 
 @dataclass
@@ -113,10 +118,10 @@ def row_names(w, allocators, args):
     return list(allocators) + ([] if args.no_refs else [f"({m})" for m in w.refs])
 
 
-def find_lib(name):
-    for d in LIB_DIRS:
+def find_lib(name, first_dir=None):
+    for d in ([first_dir] if first_dir else []) + LIB_DIRS:
         if (Path(d) / name).is_file():
-            return str(Path(d) / name)
+            return str((Path(d) / name).resolve())
     return None
 
 
@@ -125,7 +130,7 @@ def pick_allocators(args):
     ffalloc = Path(args.ffalloc) if args.ffalloc else REPO / "build/preload/libffalloc.so"
     found = {"glibc": None}
     for name, lib in PEERS.items():
-        found[name] = find_lib(lib) or f"missing {lib}"
+        found[name] = find_lib(lib, args.peer_dir) or f"missing {lib}"
     found["ffalloc"] = str(ffalloc.resolve()) if ffalloc.is_file() else f"missing {ffalloc}"
     wanted = args.allocators.split(",") if args.allocators else list(found)
     for variant in FFALLOC_VARIANTS:
@@ -151,13 +156,22 @@ def snapshot(lib):
 
 
 def pick_workloads(args):
+    workloads = all_workloads(args.seed_threads, args.seed_local_threads)
     if not args.only:
-        return WORKLOADS
+        return workloads
     names = args.only.split(",")
     for n in names:
-        if not any(n in (w.label, w.binary) for w in WORKLOADS):
-            sys.exit(f"unknown workload {n!r}; known: {', '.join(w.label for w in WORKLOADS)}")
-    return [w for w in WORKLOADS if w.label in names or w.binary in names]
+        if not any(n in (w.label, w.binary) for w in workloads):
+            sys.exit(f"unknown workload {n!r}; known: {', '.join(w.label for w in workloads)}")
+    return [w for w in workloads if w.label in names or w.binary in names]
+
+
+def thread_counts(text):
+    """argparse type: "1,2,8" -> (1, 2, 8); "" -> ()."""
+    counts = tuple(int(t) for t in text.split(",") if t)
+    if any(t < 1 for t in counts):
+        raise argparse.ArgumentTypeError("thread counts must be >= 1")
+    return counts
 
 
 def run_once(cmd, env, timeout):
@@ -402,6 +416,12 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies every workload's work (default 1)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                     help="threads for larson and xthread (default: CPUs available)")
+    ap.add_argument("--seed-threads", type=thread_counts, default=(1, 2, 8),
+                    help="committer counts of the seed workload with push-thread frees (default 1,2,8)")
+    ap.add_argument("--seed-local-threads", type=thread_counts, default=(8,),
+                    help="committer counts of the seed workload with committers freeing their own (default 8)")
+    ap.add_argument("--peer-dir", help="directory searched first for the peers' libraries (e.g. copies taken "
+                    "to a machine without the Debian packages)")
     ap.add_argument("--ffalloc", help="path to libffalloc.so (default build/preload/libffalloc.so in the repo)")
     ap.add_argument("--build", default=str(REPO / "build"), help="meson build dir holding bench/ (default build)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds before a run is killed (default 120)")

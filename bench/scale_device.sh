@@ -1,18 +1,12 @@
 #!/bin/bash
-# Device scaling run: seed workload with push-thread frees, ffalloc vs the ideal hand-off reference
-# (and glibc), interleaved, 2 rounds, at 1..32 committers on 16 cores.
+# Scaling run for a many-core machine (bench/results/*-device-*.md): every allocator interleaved on
+# the seed workload at 1-32 committers freeing through the push thread and 8-16 freeing their own,
+# and larson and xthread with a thread per CPU.
+# Usage: bench/scale_device.sh PEER_DIR RESULTS_DIR [ROUNDS]. PEER_DIR holds copies of the peers'
+# libraries for a machine without Debian's packages ("" to use the installed ones).
+set -euo pipefail
 cd "$(dirname "$0")/.."
-L=$PWD/build/preload/libffalloc.so
-nproc; ldd --version | head -1
-for t in 1 4 8 16 32; do
-  for r in 1 2; do
-    for m in ffalloc ideal glibc; do
-      case $m in
-        ffalloc) out=$(LD_PRELOAD=$L /usr/bin/time -f 'cpu=%U+%S' ./build/bench/seed_buffers --threads $t --scale 2 2>&1);;
-        ideal) out=$(/usr/bin/time -f 'cpu=%U+%S' ./build/bench/seed_buffers --threads $t --scale 2 --mode ideal-handoff 2>&1);;
-        glibc) out=$(/usr/bin/time -f 'cpu=%U+%S' ./build/bench/seed_buffers --threads $t --scale 2 2>&1);;
-      esac
-      echo "t=$t r=$r $m $(echo "$out" | grep -oE 'ops_per_s=[0-9]+|peak_rss_kib=[0-9]+|p99_us=[0-9.]+|cpu=.*' | tr '\n' ' ')"
-    done
-  done
-done
+peers=${1:-}
+exec python3 bench/compare.py ${peers:+--peer-dir "$peers"} --results "$2" --rounds "${3:-3}" \
+  --timeout 60 --only larson,xthread,seed_buffers \
+  --seed-threads 1,4,8,16,32 --seed-local-threads 8,16
