@@ -24,18 +24,20 @@ struct Args {
   int threads = 1;
   double scale = 1.0;
   bool local = false;
+  bool owners = false;    // --owners: track which thread last wrote each page (seed_buffers)
   std::string_view mode;  // one of the workload's modes; the first one unless --mode says otherwise
 };
 
-// Accepts --threads N, --scale F and, where the workload has them, --local and --mode M (M one of
-// modes, the first being the default); anything else is a usage error.
+// Accepts --threads N, --scale F and, where the workload has them, --local, --owners and --mode M
+// (M one of modes, the first being the default); anything else is a usage error.
 inline Args parse_args(int argc, char** argv, int default_threads, bool has_local = false,
-                       std::initializer_list<std::string_view> modes = {}) {
+                       std::initializer_list<std::string_view> modes = {}, bool has_owners = false) {
   Args a;
   a.threads = default_threads;
   if (modes.size() != 0) a.mode = *modes.begin();
   auto usage = [&] {
-    std::fprintf(stderr, "usage: %s [--threads N] [--scale F]%s", argv[0], has_local ? " [--local]" : "");
+    std::fprintf(stderr, "usage: %s [--threads N] [--scale F]%s%s", argv[0], has_local ? " [--local]" : "",
+                 has_owners ? " [--owners]" : "");
     if (modes.size() != 0) {
       std::fprintf(stderr, " [--mode ");
       for (auto m : modes) std::fprintf(stderr, "%s%.*s", m == *modes.begin() ? "" : "|", static_cast<int>(m.size()), m.data());
@@ -52,6 +54,8 @@ inline Args parse_args(int argc, char** argv, int default_threads, bool has_loca
       a.scale = std::atof(argv[++i]);
     } else if (arg == "--local" && has_local) {
       a.local = true;
+    } else if (arg == "--owners" && has_owners) {
+      a.owners = true;
     } else if (arg == "--mode" && modes.size() != 0 && i + 1 < argc) {
       a.mode = argv[++i];
       if (std::find(modes.begin(), modes.end(), a.mode) == modes.end()) usage();

@@ -33,6 +33,10 @@
 // same checks (the sequence number stamped over the first 8 bytes, the payload's last byte) and
 // prints the same fields.
 // Timing starts once every thread exists and waits at a latch: secs covers the commits only.
+// --owners (diagnostic; it adds work and a 16 MiB table, so leave it out of timed comparisons)
+// records which committer last wrote each page and prints foreign_page_pct: the share of pages a
+// commit wrote that another committer wrote last. On a machine with many cores, those pages' lines
+// sit in another core's cache, and the copy into them pays for pulling each one across.
 #include <sys/mman.h>
 
 #include <array>
@@ -153,11 +157,38 @@ struct alignas(64) ReturnRing {
   }
 };
 
+// --owners: the committer (id + 1; 0 = nobody yet) that last wrote each page, in a table indexed
+// by page number modulo its size. Pages 64 GiB apart share an entry: rare, and only ever a
+// miscount for a diagnostic.
+class PageOwners {
+ public:
+  // Marks [p, p + size) as written by committer id; returns how many of its pages another wrote last.
+  uint64_t write(const unsigned char* p, size_t size, uint64_t id) {
+    const uint8_t me = static_cast<uint8_t>(id % 255 + 1);
+    uint64_t foreign = 0;
+    const uintptr_t first = reinterpret_cast<uintptr_t>(p) / kPage;
+    const uintptr_t last = (reinterpret_cast<uintptr_t>(p) + size - 1) / kPage;
+    for (uintptr_t page = first; page <= last; ++page) {
+      const uint8_t was = owner_[page % kEntries].exchange(me, std::memory_order_relaxed);
+      foreign += was != 0 && was != me;
+    }
+    return foreign;
+  }
+  static uint64_t pages(const unsigned char* p, size_t size) {
+    return (reinterpret_cast<uintptr_t>(p) + size - 1) / kPage - reinterpret_cast<uintptr_t>(p) / kPage + 1;
+  }
+
+ private:
+  static constexpr size_t kEntries = size_t{1} << 24;
+  std::unique_ptr<std::atomic<uint8_t>[]> owner_{new std::atomic<uint8_t>[kEntries]()};
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bench::Args args =
-      bench::parse_args(argc, argv, 1, /*has_local=*/true, {"alloc", "limit", "ideal-local", "ideal-handoff"});
+      bench::parse_args(argc, argv, 1, /*has_local=*/true, {"alloc", "limit", "ideal-local", "ideal-handoff"},
+                        /*has_owners=*/true);
   const Mode mode = args.mode == "limit"           ? Mode::limit
                     : args.mode == "ideal-local"   ? Mode::ideal_local
                     : args.mode == "ideal-handoff" ? Mode::ideal_handoff
@@ -226,6 +257,9 @@ int main(int argc, char** argv) {
 
   bench::BoundedQueue<Commit> queue(kQueueDepth);
   std::latch go(1);  // threads are created before timing and wait here
+  std::unique_ptr<PageOwners> owners;
+  if (args.owners) owners = std::make_unique<PageOwners>();
+  std::atomic<uint64_t> pages_written{0}, pages_foreign{0};
 
   auto commit = [&](uint64_t id) {
     const uint32_t* my_sizes = sizes.data() + id * commits_each;
@@ -255,6 +289,10 @@ int main(int argc, char** argv) {
       std::memcpy(p, &seq, sizeof seq);
       bench::escape(p);
       my_latency[i] = static_cast<uint32_t>(std::min<uint64_t>(bench::now_ns() - t0, UINT32_MAX));
+      if (owners) {
+        pages_foreign.fetch_add(owners->write(p, size, id), std::memory_order_relaxed);
+        pages_written.fetch_add(PageOwners::pages(p, size), std::memory_order_relaxed);
+      }
       const Commit c{p, size, seq};
       if (local || mode == Mode::limit) verify(c);
       if (local)
@@ -303,6 +341,9 @@ int main(int argc, char** argv) {
   std::printf(" committers=%llu mode=%.*s frees=%s", static_cast<unsigned long long>(committers),
               static_cast<int>(args.mode.size()), args.mode.data(), local ? "local" : "push");
   bench::print_latency(lat);
+  if (owners)
+    std::printf(" foreign_page_pct=%.2f", 100.0 * static_cast<double>(pages_foreign.load()) /
+                                              static_cast<double>(std::max<uint64_t>(pages_written.load(), 1)));
   bench::end_line(final_kib);
   return 0;
 }
