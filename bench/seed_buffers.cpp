@@ -33,7 +33,7 @@
 // same checks (the sequence number stamped over the first 8 bytes, the payload's last byte) and
 // prints the same fields.
 // Timing starts once every thread exists and waits at a latch: secs covers the commits only.
-// --owners (diagnostic; it adds work and a 16 MiB table, so leave it out of timed comparisons)
+// --owners (diagnostic; it adds work and a table of a byte per page, so leave it out of timed runs)
 // records which committer last wrote each page and prints foreign_page_pct: the share of pages a
 // commit wrote that another committer wrote last. On a machine with many cores, those pages' lines
 // sit in another core's cache, and the copy into them pays for pulling each one across.
@@ -180,7 +180,14 @@ class PageOwners {
 
  private:
   static constexpr size_t kEntries = size_t{1} << 24;
-  std::unique_ptr<std::atomic<uint8_t>[]> owner_{new std::atomic<uint8_t>[kEntries]()};
+  // Zero pages from mmap, so only the entries in use become resident (and no allocator is asked).
+  std::atomic<uint8_t>* owner_ = reinterpret_cast<std::atomic<uint8_t>*>(map_bytes(kEntries));
+
+ public:
+  PageOwners() = default;
+  PageOwners(const PageOwners&) = delete;
+  PageOwners& operator=(const PageOwners&) = delete;
+  ~PageOwners() { munmap(owner_, kEntries); }
 };
 
 }  // namespace
