@@ -122,6 +122,7 @@ TEST(FailFast, ContendedArenaFallsBackToARegionAtOnce) {
 
 TEST(FailFast, FullArenaFallsBackToARegionWhenItCannotGrow) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  ffa_free(ffa_malloc(64));  // this thread has its heap: the map failure below is the arena's
   ffa_malloc_trim(0);  // this thread's cache is empty: the request must go to the arena
   ffa_stats before = stats();
   // Fill the arena as it is now, then make growing it fail: the request must still succeed.
@@ -182,10 +183,11 @@ TEST(Realloc, RegionsGrowWithMremapNotCopies) {
   auto* q = static_cast<char*>(ffa_realloc(p, 64 * kMiB));
   ASSERT_NE(q, nullptr);
   ffa_stats after = stats();
-  // In place if the pages after it are free, else onto a reserved range: never a copy.
+  // In place if the pages after it are free, else onto a reserved range: never a copy. The
+  // reservation is one mmap, and one more when it lands where the page map needs a new leaf.
   EXPECT_GE(after.os_mremap_calls, before.os_mremap_calls + 1);
   EXPECT_LE(after.os_mremap_calls, before.os_mremap_calls + 2);
-  EXPECT_LE(after.os_mmap_calls, before.os_mmap_calls + 1);
+  EXPECT_LE(after.os_mmap_calls, before.os_mmap_calls + 2);
   EXPECT_EQ(q[8 * kMiB - 1], 9);
   q[64 * kMiB - 1] = 1;
   ffa_free(q);

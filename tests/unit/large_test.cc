@@ -302,10 +302,14 @@ TEST(Large, BlocksFreedByOneThreadAreReusedByAnotherWithoutNewMemory) {
   ffa_stats after = stats();
   EXPECT_EQ(after.os_mmap_calls, before.os_mmap_calls);
   EXPECT_LE(after.arena_bytes_in_use_peak, before.arena_bytes_in_use_peak + 64 * 64 * kKiB);
-  std::sort(blocks.begin(), blocks.end());
+  // Most come back where the freed ones were. Not always at the very same addresses: a heap or a
+  // CPU cache made meanwhile (the freeing thread's, in a fresh process) takes the lowest free
+  // slices first, which shifts every later claim off the old 64 KiB boundaries.
+  auto* low = static_cast<char*>(*std::min_element(blocks.begin(), blocks.end()));
+  auto* high = static_cast<char*>(*std::max_element(blocks.begin(), blocks.end())) + 64 * kKiB;
   size_t reused = 0;
-  for (void* b : again) reused += std::binary_search(blocks.begin(), blocks.end(), b);
-  EXPECT_GE(reused, 32u);  // most come back at the very same addresses
+  for (void* b : again) reused += static_cast<char*>(b) >= low && static_cast<char*>(b) + 64 * kKiB <= high;
+  EXPECT_GE(reused, 48u);
   for (void* b : again) ffa_free(b);
 }
 
