@@ -162,6 +162,11 @@ struct alignas(64) ReturnRing {
 // miscount for a diagnostic.
 class PageOwners {
  public:
+  PageOwners() = default;
+  PageOwners(const PageOwners&) = delete;
+  PageOwners& operator=(const PageOwners&) = delete;
+  ~PageOwners() { munmap(owner_, kEntries); }
+
   // Marks [p, p + size) as written by committer id; returns how many of its pages another wrote last.
   uint64_t write(const unsigned char* p, size_t size, uint64_t id) {
     const uint8_t me = static_cast<uint8_t>(id % 255 + 1);
@@ -182,12 +187,6 @@ class PageOwners {
   static constexpr size_t kEntries = size_t{1} << 24;
   // Zero pages from mmap, so only the entries in use become resident (and no allocator is asked).
   std::atomic<uint8_t>* owner_ = reinterpret_cast<std::atomic<uint8_t>*>(map_bytes(kEntries));
-
- public:
-  PageOwners() = default;
-  PageOwners(const PageOwners&) = delete;
-  PageOwners& operator=(const PageOwners&) = delete;
-  ~PageOwners() { munmap(owner_, kEntries); }
 };
 
 }  // namespace
