@@ -20,7 +20,10 @@ std::atomic<uint64_t> last_tick{0};
 std::atomic<unsigned> active_threads[2];
 
 void run_tick(uint64_t now) {
-  active_threads[now & 1].store(0, std::memory_order_relaxed);  // last used two ticks ago
+  // The slot was last used two ticks ago. A thread that counted itself in it between the CAS
+  // that began this tick and this store is forgotten until the next tick: the budget takes the
+  // larger of the two slots, and the tick before still counts it.
+  active_threads[now & 1].store(0, std::memory_order_relaxed);
   bump(decay_counters.ticks);
   cpu_caches_age(now);
   size_t unmapped = region_cache().trim(/*everything=*/false, now);
