@@ -218,6 +218,10 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
   }
   unsigned c = small_class(size);
   if (decay_maybe_tick()) heap_reap_parked();  // a coarse clock read; a tick runs once a period
+  // Other threads free this class's objects (see release_emptied_spans).
+  bool freed_remotely = c >= kFirstPageClass &&
+                        (delayed.load(std::memory_order_relaxed) != nullptr ||
+                         direct[c]->remote_free.load(std::memory_order_relaxed) != 0);
   process_delayed(this);
   Span* span = direct[c];
   while (span != &kEmptySpan) {
@@ -249,6 +253,7 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
   object->marker = 0;
   if constexpr (FFA_SECURE) set_canary(object, span);
   if constexpr (kFastPathStats) bump(counters.mallocs);
+  if (freed_remotely) release_emptied_spans(c);
   return object;
 }
 
@@ -297,6 +302,38 @@ void Heap::note_idle_span(unsigned c) noexcept {
   memmove(idle_classes + 1, idle_classes, n);
   idle_classes[0] = uint8_t(c);
   idle_count = uint8_t(n + 1);
+}
+
+// A page-sized class's span holds 2-8 objects. When another thread frees them (the seed's push
+// thread), the owner learns that a span lies empty only when it collects the span's remote
+// frees, which it does for the current span once that runs dry and for the spans behind it
+// never: each class it ever used kept one or two empty spans for good, 44 spans (1.4 MiB)
+// holding 50-100 KiB of objects over 2 committers. So a slow path of a page-sized class that
+// finds remote frees (every few objects in that shape; never when a thread frees its own, which
+// free_local_slow handles) collects the other spans and treats them as a local free would: an
+// empty span behind the current one goes back (a few a time, the others rotated to the back so
+// all get a turn), and empty current spans stay for the kIdleSpans classes emptied last only.
+// Seed workload, peak RSS medians over 10-16 interleaved runs: 18.6-19.1 -> 18.0-18.3 MiB with 2
+// committers, 25.5-25.7 -> 22.5-23.6 MiB with 8; instructions per run +0.1%.
+void Heap::release_emptied_spans(unsigned c) noexcept {
+  for (unsigned n = 0; n < kEmptiedSpanSweep; ++n) {
+    Span* span = direct[c]->next;
+    if (span == nullptr) break;
+    collect_remote(span);
+    list_remove(available[c], span);
+    if (span->used == 0) {
+      release_span(this, span);
+    } else {
+      list_push_back(available[c], span);
+    }
+  }
+  for (unsigned other = kFirstPageClass; other < kSmallClasses; ++other) {
+    Span* span = direct[other];
+    if (other != c && span != &kEmptySpan && collect_remote(span) && span->used == 0 &&
+        idle_classes[0] != other) {
+      note_idle_span(other);
+    }
+  }
 }
 
 void Heap::tidy() noexcept {

@@ -90,6 +90,41 @@ TEST(Heap, OnlyTheMostRecentlyEmptiedPageSizedSpansAreKept) {
   }).join();
 }
 
+TEST(Heap, PageSizedSpansEmptiedByAnotherThreadGoBackToTheArena) {
+  // The seed's shape: a thread allocates buffers of 4-32 KiB, another frees them. The owner is
+  // not told that those spans lie empty; it must find out itself and give them back.
+  std::thread([] {
+    std::vector<size_t> sizes;  // one size per page-sized class
+    for (unsigned c = kFirstPageClass; c < kSmallClasses; ++c) {
+      sizes.push_back(small_class_size(c) - kCanaryBytes);
+    }
+    ffa_stats before = stats();
+    std::vector<void*> objects;
+    for (size_t size : sizes) {
+      for (int i = 0; i < 24; ++i) objects.push_back(ffa_malloc(size));  // several spans a class
+    }
+    std::thread([&] {
+      for (void* o : objects) ffa_free(o);
+    }).join();
+    ffa_stats freed = stats();
+    ASSERT_GE(freed.small_spans_created - before.small_spans_created, 3 * sizes.size());
+    // The owner goes on using every class a while, and the other thread freeing what it gets.
+    for (int round = 0; round < 20; ++round) {
+      objects.clear();
+      for (size_t size : sizes) objects.push_back(ffa_malloc(size));
+      std::thread([&] {
+        for (void* o : objects) ffa_free(o);
+      }).join();
+    }
+    for (size_t size : sizes) ffa_free(ffa_malloc(size));
+    // Empty spans are kept for the kIdleSpans classes emptied last only, as with local frees.
+    ffa_stats after = stats();
+    EXPECT_LE((after.small_spans_created - after.small_spans_released) -
+                  (before.small_spans_created - before.small_spans_released),
+              kIdleSpans);
+  }).join();
+}
+
 TEST(Heap, ExitedThreadsHeapIsAdoptedWithItsSpans) {
   std::thread([] {
     std::vector<void*> v(5000);
