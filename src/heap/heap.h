@@ -32,8 +32,7 @@ constexpr bool kFastPathStats = FFA_STATS;
 /// A span of 2 page-sized objects that lies empty is memory the thread does not use: past this
 /// many such classes, the one emptied longest ago gives its span back (see Heap::note_idle_span).
 constexpr unsigned kIdleSpans = 4;
-/// Spans behind the current one a page-sized class's slow path checks for emptiness
-/// (Heap::release_emptied_spans).
+/// Spans behind a current one that one sweep checks for emptiness (Heap::release_empty_behind).
 constexpr unsigned kEmptiedSpanSweep = 4;
 /// The first page-sized class (kPageObjectMin).
 constexpr unsigned kFirstPageClass = small_class_compute(kPageObjectMin);
@@ -114,6 +113,7 @@ struct Heap {
   void free_local_slow(Span* span) noexcept;
   void note_idle_span(unsigned c) noexcept;
   void release_emptied_spans(unsigned c) noexcept;
+  void release_empty_behind(unsigned c) noexcept;
   void set_direct(unsigned c, Span* span) noexcept;
   /// Returns every empty span to the arena and the large cache's blocks too; processes delayed
   /// frees. Called at thread exit and by malloc_trim.
