@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds ffalloc and runs every test (README's second command; CI runs
-# it through .ci/run). Four legs, each in its own build directory:
+# it through .ci/run). Five legs, each in its own build directory:
 #   release  <dir>        release build; `meson test`: every suite (unit, stress, api, preload,
 #                         smoke, programs, ...)
+#   secure   <dir>-secure the same with -Dsecure=true (guarded regions for every large block,
+#                         canaries, encoded links): every suite but the benchmarks
 #   asan     <dir>-asan   ASan + UBSan (gcc): the unit and stress suites, which link
 #                         libffalloc_prefixed.a, so the sanitizer owns malloc
 #   tsan     <dir>-tsan   TSan (clang-14): the unit and stress suites
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 dir=${1:-build}
-legs=${FFA_TEST_LEGS:-release asan tsan fuzz}
+legs=${FFA_TEST_LEGS:-release secure asan tsan fuzz}
 fuzz_seconds=${FUZZ_SECONDS:-60}
 
 # setup DIR [meson options...]: configures DIR unless it already is.
@@ -27,6 +29,12 @@ release() {
   setup "$dir" --buildtype=release &&
   ninja -C "$dir" &&
   meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+
+secure() {
+  setup "$dir-secure" --buildtype=release -Dsecure=true -Dbench=false &&
+  ninja -C "$dir-secure" &&
+  meson test -C "$dir-secure" --print-errorlogs --num-processes 2
 }
 
 asan() {

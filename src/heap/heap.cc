@@ -21,13 +21,20 @@ namespace {
 // fork child simply never sees a parent thread's heap as free.
 std::atomic<Heap*> all_heaps{nullptr};
 
+// One more arena chunk. When the OS refuses it (RLIMIT_AS), cached regions may hold the address
+// space: memory freed as large blocks must serve small objects too, so they are unmapped first.
+bool grow_arena() {
+  return arena().grow(/*try_only=*/false) ||
+         (region_cache().trim(/*everything=*/true, 0) != 0 && arena().grow(/*try_only=*/false));
+}
+
 // A heap lives in arena slices when it can (so a new thread can start even when the address
 // space is exhausted but the arena has room), else in its own mapping. Never freed either way.
 void* heap_memory() {
   constexpr size_t kSlices = (sizeof(Heap) + kSliceSize - 1) / kSliceSize;
   ClaimFailure why;
   Span* span = arena().try_claim(kSlices, kSliceSize, &why);
-  if (span == nullptr && why == ClaimFailure::kNoSpace && arena().grow(/*try_only=*/false)) {
+  if (span == nullptr && why == ClaimFailure::kNoSpace && grow_arena()) {
     span = arena().try_claim(kSlices, kSliceSize, &why);
   }
   if (span != nullptr) {
@@ -148,7 +155,7 @@ Span* new_span(Heap* heap, unsigned c) {
   Span* span = nullptr;
   for (int attempt = 0; span == nullptr && attempt < 8; ++attempt) {
     span = arena().try_claim(slices, kSliceSize, &why);
-    if (span == nullptr && why == ClaimFailure::kNoSpace && !arena().grow(/*try_only=*/false)) {
+    if (span == nullptr && why == ClaimFailure::kNoSpace && !grow_arena()) {
       return nullptr;
     }
   }

@@ -120,10 +120,11 @@ void* large_malloc_slow(LargeCache* cache, size_t size, size_t bytes, size_t ali
     }
   }
   if (p == nullptr) p = region_malloc(cache, size, align, zero);
-  if (p == nullptr && bytes == 0 && !FFA_SECURE && size <= kLargeMax * 4 &&
-      arena_align <= kChunkAlign) {
+  if (p == nullptr && bytes == 0 && size <= kLargeMax * 4 && arena_align <= kChunkAlign) {
     // Out of address space (RLIMIT_AS, say) with the arena holding free chunks from an earlier
-    // burst: serve a huge request from them rather than fail.
+    // burst: serve a huge request from them rather than fail. Secure builds too, whose large
+    // blocks all live in guarded regions otherwise: the arena never unmaps its chunks, so
+    // address space small objects once took would be lost to large blocks for good.
     if (Span* span = try_arena(cache, align_up(size, kSliceSize) >> kSliceShift, arena_align)) {
       p = finish(span, size, zero);
     }
