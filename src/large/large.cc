@@ -179,7 +179,7 @@ void large_free(LargeCache* cache, Span* span) noexcept {
     return;
   }
   size_t bytes = block_bytes(span);
-  if (cacheable(bytes)) {
+  if (!FFA_SECURE && cacheable(bytes)) {  // secure builds only get here from the fallback
     unsigned c = large_class(bytes);
     // A block this thread allocated: its own cache first. Another thread's, or one the thread
     // cache refuses: the cache of the CPU it was last handed out on.
