@@ -31,19 +31,23 @@ RegionHeader* region_map(size_t size, size_t align) {
   size_t payload = align_up(size, os::kPageSize);
   if (size > kMaxRegionBytes || align > (size_t(1) << 40)) return nullptr;
   size_t slack = align > os::kPageSize ? align : 0;
-  size_t total = os::kPageSize + payload + slack;
+  size_t total = kRegionLead + payload + kRegionGuard + slack;
   if (total < payload) return nullptr;
   void* mapping;
   size_t mapping_size;
   char* base = static_cast<char*>(os::map(total, os::kPageSize, &mapping, &mapping_size));
   if (base == nullptr) return nullptr;
-  char* user = reinterpret_cast<char*>(align_up(uintptr_t(base) + os::kPageSize,
+  char* user = reinterpret_cast<char*>(align_up(uintptr_t(base) + kRegionLead,
                                                 slack != 0 ? align : os::kPageSize));
-  if (!page_map().ensure(user - os::kPageSize, os::kPageSize + payload)) {
+  if (!page_map().ensure(user - kRegionLead, kRegionLead + payload)) {
     os::unmap(mapping, mapping_size);
     return nullptr;
   }
-  return publish(user - os::kPageSize, mapping, mapping_size, user, payload);
+  if (kRegionGuard != 0) {
+    os::protect_none(user - kRegionGuard, kRegionGuard);
+    os::protect_none(user + payload, kRegionGuard);
+  }
+  return publish(user - kRegionLead, mapping, mapping_size, user, payload);
 }
 
 void region_unmap(RegionHeader* region) {

@@ -2,6 +2,7 @@
 // checked through the counters; ENOMEM from the OS gives NULL and the next call recovers.
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -341,6 +342,60 @@ TEST(Large, AlignedHugeRequestsNeverGetAGrownRegion) {
     EXPECT_EQ(uintptr_t(p) % 8192, 0u);
     ffa_free(p);
   }
+}
+
+}  // namespace
+}  // namespace ffa
+
+namespace ffa {
+namespace {
+
+// The page map says which allocation owns each page of memory ffalloc mapped. A region must
+// publish and later clear exactly its own pages: the next mapping the kernel hands out (an arena
+// chunk, another region) often lies right against it, and a stray clear would make that
+// neighbour's blocks read "not allocated by ffalloc" when freed (secure builds did, until their
+// guard pages were laid out in the mapping the page-map ranges assume).
+TEST(Large, ARegionOwnsExactlyTheEntriesOfItsOwnMapping) {
+  void* p = ffa_malloc(6 * kMiB);  // above kLargeMax: a region in every build
+  ASSERT_NE(p, nullptr);
+  Span* span = page_map().lookup(p);
+  ASSERT_NE(span, nullptr);
+  ASSERT_EQ(span->kind, SpanKind::kRegion);
+  auto* region = reinterpret_cast<RegionHeader*>(span);
+  char* first = static_cast<char*>(region->mapping);
+  char* end = first + region->mapping_size;
+  ASSERT_LE(first, reinterpret_cast<char*>(region));
+  ASSERT_GE(end, static_cast<char*>(p) + region->payload_size + kRegionGuard);
+  // Stand-ins for the neighbours' entries, on the pages just outside the mapping.
+  Span below{}, above{};
+  char* before = first - os::kPageSize;
+  ASSERT_TRUE(page_map().ensure(before, os::kPageSize));
+  ASSERT_TRUE(page_map().ensure(end, os::kPageSize));
+  Span* saved_before = page_map().lookup(before);
+  Span* saved_after = page_map().lookup(end);
+  page_map().set(before, os::kPageSize, &below);
+  page_map().set(end, os::kPageSize, &above);
+  ffa_free(p);
+  region_cache().trim(/*everything=*/true, 0);  // unmapped now, its entries cleared
+  EXPECT_EQ(page_map().lookup(before), &below);
+  EXPECT_EQ(page_map().lookup(end), &above);
+  EXPECT_EQ(page_map().lookup(reinterpret_cast<char*>(region)), nullptr);
+  page_map().set(before, os::kPageSize, saved_before);
+  page_map().set(end, os::kPageSize, saved_after);
+}
+
+using LargeDeathTest = ::testing::Test;
+
+TEST(LargeDeathTest, SecureBuildsFaultOnAWriteJustBeforeOrPastALargeBlock) {
+  if (!FFA_SECURE) GTEST_SKIP() << "guard pages are a secure-build feature";
+  auto* p = static_cast<volatile char*>(ffa_malloc(100 * kKiB));
+  ASSERT_NE(p, nullptr);
+  p[0] = 1;
+  p[ffa_malloc_usable_size(const_cast<char*>(p)) - 1] = 1;
+  EXPECT_EXIT(p[ffa_malloc_usable_size(const_cast<char*>(p))] = 1,
+              ::testing::KilledBySignal(SIGSEGV), "");
+  EXPECT_EXIT(p[-1] = 1, ::testing::KilledBySignal(SIGSEGV), "");
+  ffa_free(const_cast<char*>(p));
 }
 
 }  // namespace
