@@ -22,10 +22,12 @@ namespace {
 std::atomic<Heap*> all_heaps{nullptr};
 
 // One more arena chunk. When the OS refuses it (RLIMIT_AS), cached regions may hold the address
-// space: memory freed as large blocks must serve small objects too, so they are unmapped first.
+// space: memory freed as large blocks must serve small objects too, so they are unmapped first
+// (not when the arena is at its chunk limit, where that would not help).
 bool grow_arena() {
-  return arena().grow(/*try_only=*/false) ||
-         (region_cache().trim(/*everything=*/true, 0) != 0 && arena().grow(/*try_only=*/false));
+  if (arena().grow(/*try_only=*/false)) return true;
+  return arena().chunk_count() < Arena::kMaxChunks &&
+         region_cache().trim(/*everything=*/true, 0) != 0 && arena().grow(/*try_only=*/false);
 }
 
 // A heap lives in arena slices when it can (so a new thread can start even when the address

@@ -43,9 +43,11 @@ RegionHeader* region_map(size_t size, size_t align) {
     os::unmap(mapping, mapping_size);
     return nullptr;
   }
-  if (kRegionGuard != 0) {
-    os::protect_none(user - kRegionGuard, kRegionGuard);
-    os::protect_none(user + payload, kRegionGuard);
+  // Out of mappings (each guard splits this one in the kernel's count): ENOMEM, as for mmap.
+  if (kRegionGuard != 0 && (!os::protect_none(user - kRegionGuard, kRegionGuard) ||
+                            !os::protect_none(user + payload, kRegionGuard))) {
+    os::unmap(mapping, mapping_size);
+    return nullptr;
   }
   return publish(user - kRegionLead, mapping, mapping_size, user, payload);
 }

@@ -102,8 +102,10 @@ void purge(void* p, size_t size) {
   account(counters.madvise_calls, counters.madvise_ns, start);
 }
 
-void protect_none(void* p, size_t size) {
-  if (mprotect(p, size, PROT_NONE) != 0) fatal("mprotect failed on", p);
+bool protect_none(void* p, size_t size) {
+  if (mprotect(p, size, PROT_NONE) == 0) return true;
+  if (errno != ENOMEM) fatal("mprotect failed on", p);
+  return false;
 }
 
 void advise_huge_pages(void* p, size_t size) {

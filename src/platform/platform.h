@@ -42,8 +42,9 @@ FFA_INLINE unsigned current_cpu();
 /// mask is larger than that.
 unsigned cpu_count();
 
-/// Makes the range inaccessible (mprotect PROT_NONE): guard pages in secure builds.
-void protect_none(void* p, size_t size);
+/// Makes the range inaccessible (mprotect PROT_NONE): guard pages in secure builds. False when
+/// the kernel refuses (ENOMEM: each guard splits a mapping, and vm.max_map_count caps them).
+bool protect_none(void* p, size_t size);
 
 /// Asks for transparent huge pages on the range (MADV_HUGEPAGE); best effort.
 void advise_huge_pages(void* p, size_t size);

@@ -356,6 +356,7 @@ namespace {
 // neighbour's blocks read "not allocated by ffalloc" when freed (secure builds did, until their
 // guard pages were laid out in the mapping the page-map ranges assume).
 TEST(Large, ARegionOwnsExactlyTheEntriesOfItsOwnMapping) {
+  region_cache().trim(/*everything=*/true, 0);  // the trim below then unmaps this test's only
   void* p = ffa_malloc(6 * kMiB);  // above kLargeMax: a region in every build
   ASSERT_NE(p, nullptr);
   Span* span = page_map().lookup(p);
@@ -382,6 +383,34 @@ TEST(Large, ARegionOwnsExactlyTheEntriesOfItsOwnMapping) {
   EXPECT_EQ(page_map().lookup(reinterpret_cast<char*>(region)), nullptr);
   page_map().set(before, os::kPageSize, saved_before);
   page_map().set(end, os::kPageSize, saved_after);
+}
+
+TEST(Large, SecureBuildsOutOfMappingsGiveEnomemNotAnAbort) {
+  if (!FFA_SECURE) GTEST_SKIP() << "only secure builds split every large block's mapping";
+  // Each guarded region is 4 mappings for the kernel, and vm.max_map_count (65530 by default)
+  // caps them: past about 16,000 live regions the guards cannot be made. The block then comes
+  // from free arena memory if there is some, else malloc fails with ENOMEM; and once blocks are
+  // freed, mallocs work again.
+  std::vector<char*> blocks;
+  for (int i = 0; i < 20000; ++i) {
+    errno = 0;
+    auto* p = static_cast<char*>(ffa_malloc(40 * kKiB));
+    if (p == nullptr) {
+      EXPECT_EQ(errno, ENOMEM);
+      break;
+    }
+    p[0] = char(i);
+    blocks.push_back(p);
+  }
+  EXPECT_GT(blocks.size(), 10000u);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    ASSERT_EQ(blocks[i][0], char(i));
+    ffa_free(blocks[i]);
+  }
+  ffa_malloc_trim(0);
+  void* again = ffa_malloc(40 * kKiB);
+  EXPECT_NE(again, nullptr);
+  ffa_free(again);
 }
 
 using LargeDeathTest = ::testing::Test;
