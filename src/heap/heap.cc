@@ -329,8 +329,9 @@ void Heap::note_idle_span(unsigned c) noexcept {
 // spans behind, they are the next current ones, and giving them back cost a claim every 7
 // objects (one 8 KiB class, a consumer 16 objects behind: 60,012 spans created for 400,000
 // objects instead of 52).
-// Seed workload, peak RSS medians over 10-16 interleaved runs: 18.6-19.1 -> 18.0-18.3 MiB with 2
-// committers, 25.5-25.7 -> 22.5-23.6 MiB with 8; instructions per run +0.1%.
+// Seed workload, peak RSS medians over 8-12 interleaved runs: 18.9 -> 17.7 MiB with 2 committers,
+// 25.5 -> 24.0 MiB with 8; on 16 cores 40.4 -> 38.7 MiB with 16, 50.2 -> 46.7 MiB with 32; CPU
+// within noise (instructions per run +0.1%).
 void Heap::release_emptied_spans(unsigned c) noexcept {
   for (unsigned other = kFirstPageClass; other < kSmallClasses; ++other) {
     Span* span = direct[other];
