@@ -284,9 +284,7 @@ void Heap::free_local_slow(Span* span) noexcept {
       list_remove(available[c], span);
       release_span(this, span);
     } else if (c >= kFirstPageClass) {
-      // Idle now: empty spans that remote frees left behind it go back too.
-      if (span->next != nullptr) release_empty_behind(c);
-      if (idle_classes[0] != c) note_idle_span(c);  // [0] is 0 while the list is empty
+      settle_idle_class(c, /*just_emptied=*/true);
     }
   }
 }
@@ -336,11 +334,17 @@ void Heap::release_emptied_spans(unsigned c) noexcept {
   for (unsigned other = kFirstPageClass; other < kSmallClasses; ++other) {
     Span* span = direct[other];
     if (other == c || span == &kEmptySpan) continue;
-    bool emptied_now = collect_remote(span) && span->used == 0;
-    if (span->used != 0) continue;
-    if (span->next != nullptr) release_empty_behind(other);
-    if (emptied_now && idle_classes[0] != other) note_idle_span(other);
+    bool collected = collect_remote(span);
+    if (span->used == 0) settle_idle_class(other, collected);
   }
+}
+
+// Class c holds no object (its current span lies empty): the empty spans behind that span go
+// back, and the span itself, when it has just emptied, joins those kept for the kIdleSpans
+// classes emptied last.
+void Heap::settle_idle_class(unsigned c, bool just_emptied) noexcept {
+  if (direct[c]->next != nullptr) release_empty_behind(c);
+  if (just_emptied && idle_classes[0] != c) note_idle_span(c);  // [0] is 0 while the list is empty
 }
 
 // Collects the remote frees of the first few spans behind idle class c's current one and gives

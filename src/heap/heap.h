@@ -114,6 +114,7 @@ struct Heap {
   void note_idle_span(unsigned c) noexcept;
   void release_emptied_spans(unsigned c) noexcept;
   void release_empty_behind(unsigned c) noexcept;
+  void settle_idle_class(unsigned c, bool just_emptied) noexcept;
   void set_direct(unsigned c, Span* span) noexcept;
   /// Returns every empty span to the arena and the large cache's blocks too; processes delayed
   /// frees. Called at thread exit and by malloc_trim.

@@ -109,7 +109,7 @@ TEST(Heap, PageSizedSpansEmptiedByAnotherThreadGoBackToTheArena) {
     ffa_stats freed = stats();
     ASSERT_GE(freed.small_spans_created - before.small_spans_created, 3 * sizes.size());
     // The owner goes on using every class, the other thread freeing what it gets. The spans
-    // those frees emptied go back: a class keeps at most its current span and one spare.
+    // those frees emptied go back: no class ends with more than two.
     for (int round = 0; round < 20; ++round) {
       objects.clear();
       for (size_t size : sizes) objects.push_back(ffa_malloc(size));
