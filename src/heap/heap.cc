@@ -27,7 +27,7 @@ std::atomic<Heap*> all_heaps{nullptr};
 bool grow_arena() {
   if (arena().grow(/*try_only=*/false)) return true;
   return arena().chunk_count() < Arena::kMaxChunks &&
-         region_cache().trim(/*everything=*/true, 0) != 0 && arena().grow(/*try_only=*/false);
+         region_cache().release_all() && arena().grow(/*try_only=*/false);
 }
 
 // A heap lives in arena slices when it can (so a new thread can start even when the address

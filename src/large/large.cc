@@ -96,7 +96,7 @@ void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
     region->span.is_zero = 0;
   } else {
     region = region_map(size, align);
-    if (region == nullptr && region_cache().trim(/*everything=*/true, 0) != 0) {
+    if (region == nullptr && region_cache().release_all()) {
       region = region_map(size, align);  // out of address space: cached regions went first
     }
     if (region == nullptr) return nullptr;

@@ -1,5 +1,6 @@
 // Regions publish themselves in the page map only after the mmap returned; the cache and the
-// unmap queue are lock-free, so nothing here can block a thread or deadlock across fork.
+// unmap queue are lock-free, so nothing here can block a thread or deadlock across fork. The one
+// wait is bounded and on the way to ENOMEM: release_all gives other threads' unmaps time to finish.
 #include "large/region.h"
 
 #include <new>
@@ -162,6 +163,7 @@ RegionHeader* RegionCache::try_take(size_t size, size_t align, RegionHeader** gr
 }
 
 void RegionCache::queue_unmap(RegionHeader* region) {
+  unmapping_.fetch_add(region->mapping_size, std::memory_order_relaxed);
   RegionHeader* head = unmap_queue_.load(std::memory_order_relaxed);
   do {
     region->next_unmap = head;
@@ -191,8 +193,10 @@ size_t RegionCache::unmap_all(RegionHeader* list) {
   size_t released = 0;
   while (list != nullptr) {
     RegionHeader* next = list->next_unmap;
-    released += list->mapping_size;
+    size_t bytes = list->mapping_size;
     region_unmap(list);
+    unmapping_.fetch_sub(bytes, std::memory_order_release);
+    released += bytes;
     list = next;
   }
   return released;
@@ -205,11 +209,24 @@ size_t RegionCache::trim(bool everything, uint64_t now) {
       uint64_t e = entry.load(std::memory_order_acquire);
       // Parked in the current or the previous tick: not idle long enough yet.
       if (e == 0 || (!everything && age_of(e, now) < 2) || !try_remove(entry, e)) continue;
+      unmapping_.fetch_add(header_of(e)->mapping_size, std::memory_order_relaxed);
       header_of(e)->next_unmap = doomed;
       doomed = header_of(e);
     }
   }
   return unmap_all(doomed);
+}
+
+bool RegionCache::release_all() {
+  if (trim(/*everything=*/true, 0) != 0) return true;
+  size_t in_flight = unmapping_.load(std::memory_order_acquire);
+  if (in_flight == 0) return false;
+  uint64_t give_up = os::now_ns() + 100'000'000;
+  while (unmapping_.load(std::memory_order_acquire) != 0 && os::now_ns() < give_up) {
+    if (drain_unmap_queue() != 0) return true;
+    os::yield();
+  }
+  return unmapping_.load(std::memory_order_acquire) < in_flight;
 }
 
 }  // namespace ffa

@@ -52,15 +52,23 @@ class RegionCache {
     return unmap_all(unmap_queue_.exchange(nullptr, std::memory_order_acquire));
   }
   size_t cached_bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  /// Out of address space: unmaps every cached and queued region, then waits (yielding, 100 ms
+  /// at most) for regions other threads are unmapping at this moment. A thread that took the
+  /// queue may be preempted with hundreds of munmaps to go, and a malloc that failed meanwhile
+  /// would report ENOMEM for memory already on its way back. True if address space came back.
+  bool release_all();
+  /// In a fork child: unmaps that threads of the parent had started never finish there.
+  void forget_unmaps_in_flight() { unmapping_.store(0, std::memory_order_relaxed); }
 
  private:
   void queue_unmap(RegionHeader* region);
-  static size_t unmap_all(RegionHeader* list);
+  size_t unmap_all(RegionHeader* list);
   bool try_remove(std::atomic<uint64_t>& entry, uint64_t packed);
 
   std::atomic<uint64_t> entries_[kEntries] = {};
   std::atomic<size_t> bytes_{0};
   std::atomic<RegionHeader*> unmap_queue_{nullptr};
+  std::atomic<size_t> unmapping_{0};  // bytes queued for unmap or being unmapped
 };
 
 /// Maps a fresh region with at least `size` payload bytes aligned to `align`: exactly one mmap,

@@ -35,6 +35,8 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
+void yield() { sched_yield(); }
+
 unsigned cpu_count() {
   cpu_set_t allowed;
   // A mask that does not fit cpu_set_t (over 1024 CPUs) fails: many CPUs, then.

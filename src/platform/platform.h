@@ -34,6 +34,10 @@ uint64_t now_ns();
 /// Coarse monotonic clock (a few milliseconds of resolution, cheaper still).
 uint64_t now_coarse_ns();
 
+/// Gives the CPU to another runnable thread (sched_yield): only where a failure waits for
+/// another thread to finish returning memory.
+void yield();
+
 /// The CPU this thread is running on (it may move right after). Read from the rseq area glibc
 /// registers for every thread (two loads, no syscall); sched_getcpu where there is none.
 FFA_INLINE unsigned current_cpu();
