@@ -38,6 +38,20 @@ Span* BlockCache::take_larger(unsigned c, unsigned reach) {
   return within != 0 ? pop(c + 1 + unsigned(__builtin_ctzll(within))) : nullptr;
 }
 
+Span* BlockCache::take_smaller(unsigned c, unsigned* from) {
+  uint64_t below = nonempty & ((uint64_t(1) << c) - 1);
+  if (below == 0) return nullptr;
+  *from = 63 - unsigned(__builtin_clzll(below));
+  return pop(*from);
+}
+
+void BlockCache::put_back(Span* span, unsigned c) {
+  Bin& bin = bins[c];
+  bin.blocks[bin.count++] = span;
+  bytes += large_class_size(c);
+  nonempty |= uint64_t(1) << c;
+}
+
 bool BlockCache::put(Span* span, unsigned c, size_t budget) {
   size_t size = large_class_size(c);
   if (!in_demand(c) || size > budget) return false;

@@ -38,6 +38,11 @@ struct BlockCache {
   /// The newest block of the smallest non-empty class in (c, c + reach], or null: a block the
   /// caller can use for class c, whole or cut down.
   Span* take_larger(unsigned c, unsigned reach);
+  /// The newest block of the largest non-empty class below c, or null; *from gets its class.
+  /// Does not count as a take (c's demand is the caller's business).
+  Span* take_smaller(unsigned c, unsigned* from);
+  /// Puts back a block just taken with take_smaller (no budget check: it was there).
+  void put_back(Span* span, unsigned c);
   /// take(c), else take_larger(c, reach).
   Span* take_or_larger(unsigned c, unsigned reach) {
     Span* span = take(c);
