@@ -89,6 +89,7 @@ Span* try_arena(LargeCache* cache, size_t slices, size_t align) {
 
 void* region_malloc(LargeCache* cache, size_t size, size_t align, bool zero) {
   if (align < os::kPageSize) align = os::kPageSize;
+  if (!region_possible(size, align)) return nullptr;
   region_cache().drain_unmap_queue();
   RegionHeader* grow = nullptr;
   RegionHeader* region = region_cache().try_take(size, align, &grow);

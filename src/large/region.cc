@@ -24,13 +24,9 @@ static RegionHeader* publish(void* header_at, void* mapping, size_t mapping_size
   return region;
 }
 
-// Larger than any address space we can get: refused up front, so that the kernel's EINVAL for
-// absurd lengths never reaches the "unexpected failure" path.
-constexpr size_t kMaxRegionBytes = size_t(1) << 46;
-
 RegionHeader* region_map(size_t size, size_t align) {
   size_t payload = align_up(size, os::kPageSize);
-  if (size > kMaxRegionBytes || align > (size_t(1) << 40)) return nullptr;
+  if (!region_possible(size, align)) return nullptr;
   size_t slack = align > os::kPageSize ? align : 0;
   size_t total = kRegionLead + payload + kRegionGuard + slack;
   if (total < payload) return nullptr;
@@ -218,15 +214,27 @@ size_t RegionCache::trim(bool everything, uint64_t now) {
 }
 
 bool RegionCache::release_all() {
-  if (trim(/*everything=*/true, 0) != 0) return true;
+  size_t released = trim(/*everything=*/true, 0);
   size_t in_flight = unmapping_.load(std::memory_order_acquire);
-  if (in_flight == 0) return false;
-  uint64_t give_up = os::now_ns() + 100'000'000;
-  while (unmapping_.load(std::memory_order_acquire) != 0 && os::now_ns() < give_up) {
-    if (drain_unmap_queue() != 0) return true;
-    os::yield();
+  if (in_flight != 0) {
+    // Returning early once some came back would let another thread take that and leave this
+    // one's retry to fail while the rest is still being unmapped: wait for all of it.
+    uint64_t give_up = os::now_ns() + 100'000'000;
+    while (unmapping_.load(std::memory_order_acquire) != 0 && os::now_ns() < give_up) {
+      released += drain_unmap_queue();
+      os::pause_briefly();
+    }
   }
-  return unmapping_.load(std::memory_order_acquire) < in_flight;
+  return released != 0 || unmapping_.load(std::memory_order_acquire) < in_flight;
+}
+
+void RegionCache::forget_unmaps_in_flight() {
+  size_t queued = 0;
+  for (RegionHeader* r = unmap_queue_.load(std::memory_order_acquire); r != nullptr;
+       r = r->next_unmap) {
+    queued += r->mapping_size;
+  }
+  unmapping_.store(queued, std::memory_order_relaxed);
 }
 
 }  // namespace ffa

@@ -52,13 +52,16 @@ class RegionCache {
     return unmap_all(unmap_queue_.exchange(nullptr, std::memory_order_acquire));
   }
   size_t cached_bytes() const { return bytes_.load(std::memory_order_relaxed); }
-  /// Out of address space: unmaps every cached and queued region, then waits (yielding, 100 ms
-  /// at most) for regions other threads are unmapping at this moment. A thread that took the
-  /// queue may be preempted with hundreds of munmaps to go, and a malloc that failed meanwhile
-  /// would report ENOMEM for memory already on its way back. True if address space came back.
+  /// Bytes of regions queued for unmapping or being unmapped right now.
+  size_t unmapping_bytes() const { return unmapping_.load(std::memory_order_relaxed); }
+  /// Out of address space: unmaps every cached and queued region, then waits (100 ms at most)
+  /// until no other thread is still unmapping regions. A thread that took the queue may be
+  /// preempted with hundreds of munmaps to go, and a malloc that failed meanwhile would report
+  /// ENOMEM for memory already on its way back. True if address space came back.
   bool release_all();
-  /// In a fork child: unmaps that threads of the parent had started never finish there.
-  void forget_unmaps_in_flight() { unmapping_.store(0, std::memory_order_relaxed); }
+  /// In a fork child: unmaps that threads of the parent had started never finish there, so
+  /// only the queue (one thread exists) still counts.
+  void forget_unmaps_in_flight();
 
  private:
   void queue_unmap(RegionHeader* region);
@@ -70,6 +73,14 @@ class RegionCache {
   std::atomic<RegionHeader*> unmap_queue_{nullptr};
   std::atomic<size_t> unmapping_{0};  // bytes queued for unmap or being unmapped
 };
+
+/// Larger than any address space we can get: refused up front, so that the kernel's EINVAL for
+/// absurd lengths never reaches the "unexpected failure" path, and no memory is released for it.
+constexpr size_t kMaxRegionBytes = size_t(1) << 46;
+constexpr size_t kMaxRegionAlign = size_t(1) << 40;
+inline bool region_possible(size_t size, size_t align) {
+  return size <= kMaxRegionBytes && align <= kMaxRegionAlign;
+}
 
 /// Maps a fresh region with at least `size` payload bytes aligned to `align`: exactly one mmap,
 /// made outside every lock. Null on ENOMEM.

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +36,10 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
-void yield() { sched_yield(); }
+void pause_briefly() {
+  timespec pause{0, 20'000};
+  syscall(SYS_nanosleep, &pause, nullptr);
+}
 
 unsigned cpu_count() {
   cpu_set_t allowed;

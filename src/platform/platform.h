@@ -34,9 +34,10 @@ uint64_t now_ns();
 /// Coarse monotonic clock (a few milliseconds of resolution, cheaper still).
 uint64_t now_coarse_ns();
 
-/// Gives the CPU to another runnable thread (sched_yield): only where a failure waits for
-/// another thread to finish returning memory.
-void yield();
+/// Sleeps about 20 microseconds (a raw nanosleep: not a cancellation point), so that a thread
+/// this one waits for can run even on this CPU: only where a failure waits for another thread
+/// to finish returning memory.
+void pause_briefly();
 
 /// The CPU this thread is running on (it may move right after). Read from the rseq area glibc
 /// registers for every thread (two loads, no syscall); sched_getcpu where there is none.

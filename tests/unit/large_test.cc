@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -393,6 +395,34 @@ namespace {
 // chunk, another region) often lies right against it, and a stray clear would make that
 // neighbour's blocks read "not allocated by ffalloc" when freed (secure builds did, until their
 // guard pages were laid out in the mapping the page-map ranges assume).
+// Out of address space, a map waits for regions other threads are unmapping (release_all). In a
+// fork child those threads are gone, and only what is still queued may be waited for: a count
+// left wrong there would make every ENOMEM in the child wait the full 100 ms.
+TEST(Large, AForkChildCountsOnlyTheRegionsStillQueuedForUnmapping) {
+  constexpr int kBlocks = 20;  // 200 MiB of regions: more than the region cache keeps
+  void* blocks[kBlocks];
+  for (auto& b : blocks) {
+    b = ffa_malloc(10 * kMiB);
+    ASSERT_NE(b, nullptr);
+    static_cast<char*>(b)[0] = 1;
+  }
+  for (auto* b : blocks) ffa_free(b);  // the ones the cache cannot park are queued
+  size_t queued = region_cache().unmapping_bytes();
+  ASSERT_GT(queued, 0u);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    bool counted = region_cache().unmapping_bytes() == queued;
+    region_cache().release_all();
+    _exit(counted && region_cache().unmapping_bytes() == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  region_cache().release_all();
+  EXPECT_EQ(region_cache().unmapping_bytes(), 0u);
+}
+
 TEST(Large, ARegionOwnsExactlyTheEntriesOfItsOwnMapping) {
   region_cache().trim(/*everything=*/true, 0);  // the trim below then unmaps this test's only
   void* p = ffa_malloc(6 * kMiB);  // above kLargeMax: a region in every build
