@@ -38,18 +38,13 @@ Span* BlockCache::take_larger(unsigned c, unsigned reach) {
   return within != 0 ? pop(c + 1 + unsigned(__builtin_ctzll(within))) : nullptr;
 }
 
-Span* BlockCache::take_smaller(unsigned c, unsigned* from) {
+Span* BlockCache::take_grown(unsigned c) {
   uint64_t below = nonempty & ((uint64_t(1) << c) - 1);
   if (below == 0) return nullptr;
-  *from = 63 - unsigned(__builtin_clzll(below));
-  return pop(*from);
-}
-
-void BlockCache::put_back(Span* span, unsigned c) {
-  Bin& bin = bins[c];
-  bin.blocks[bin.count++] = span;
-  bytes += large_class_size(c);
-  nonempty |= uint64_t(1) << c;
+  unsigned from = 63 - unsigned(__builtin_clzll(below));
+  Span* newest = bins[from].blocks[bins[from].count - 1];
+  size_t more = (large_class_size(c) - large_class_size(from)) >> kSliceShift;
+  return arena().try_extend(newest, more) ? pop(from) : nullptr;
 }
 
 bool BlockCache::put(Span* span, unsigned c, size_t budget) {

@@ -2,7 +2,8 @@
 // no lock) and each CPU has one (used under that CPU's try-lock, large/cpu_cache.h); both follow
 // the same rules, written here once. Includes core/ and the arena.
 //
-//   - LIFO bins: the newest (warmest) block goes out first.
+//   - LIFO bins: the newest (warmest) block goes out first. A miss takes a larger block (the
+//     caller cuts it down) or grows the newest smaller one in place.
 //   - A byte budget, so what a cache holds is bounded. When it is full, a class taken more
 //     recently displaces blocks of one taken less recently.
 //   - Demand: only classes asked for within the last kDemandWindow takes keep blocks. A class
@@ -38,15 +39,16 @@ struct BlockCache {
   /// The newest block of the smallest non-empty class in (c, c + reach], or null: a block the
   /// caller can use for class c, whole or cut down.
   Span* take_larger(unsigned c, unsigned reach);
-  /// The newest block of the largest non-empty class below c, or null; *from gets its class.
-  /// Does not count as a take (c's demand is the caller's business).
-  Span* take_smaller(unsigned c, unsigned* from);
-  /// Puts back a block just taken with take_smaller (no budget check: it was there).
-  void put_back(Span* span, unsigned c);
-  /// take(c), else take_larger(c, reach).
+  /// The newest block of the largest non-empty class below c, grown in place to class c's size
+  /// if the slices right after it are free (else null, and it stays). glibc hands back the
+  /// memory it just freed whatever the next size; a cache by class would hand out a colder
+  /// block than this one, whose start the thread (or CPU) just wrote.
+  Span* take_grown(unsigned c);
+  /// take(c), else take_larger(c, reach), else take_grown(c).
   Span* take_or_larger(unsigned c, unsigned reach) {
     Span* span = take(c);
-    return span != nullptr ? span : take_larger(c, reach);
+    if (span == nullptr) span = take_larger(c, reach);
+    return span != nullptr ? span : take_grown(c);
   }
   /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
   /// room. To make room, classes no longer in demand give all their blocks to the arena, then

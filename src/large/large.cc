@@ -50,18 +50,6 @@ Span* fit(Span* span, size_t bytes) {
   return span;
 }
 
-// A miss: the newest block of the largest smaller class in the thread cache, grown in place when
-// the slices after it are free. Its start is memory this thread just wrote (glibc reuses the
-// memory it just freed whatever the next size; a class cache otherwise hands out a colder block).
-Span* grow_warm(LargeCache* cache, unsigned c, size_t bytes) {
-  unsigned from;
-  Span* span = cache->blocks.take_smaller(c, &from);
-  if (span == nullptr) return nullptr;
-  if (arena().try_extend(span, (bytes - block_bytes(span)) >> kSliceShift)) return span;
-  cache->blocks.put_back(span, from);
-  return nullptr;
-}
-
 void* finish(Span* span, size_t size, bool zero) {
   if (zero && !span->is_zero) memset(span->start, 0, size);
   span->is_zero = 0;
@@ -161,7 +149,6 @@ void* large_malloc(LargeCache* cache, size_t size, size_t align, bool zero) noex
       unsigned c = large_class(bytes);
       unsigned cpu = os::current_cpu();
       Span* span = fit(cache->blocks.take_or_larger(c, kSplitReach), bytes);
-      if (span == nullptr) span = grow_warm(cache, c, bytes);
       if (FFA_LIKELY(span != nullptr)) {
         bump(cache->counters.cache_hits);
       } else {
