@@ -38,12 +38,13 @@ Span* BlockCache::take_larger(unsigned c, unsigned reach) {
   return within != 0 ? pop(c + 1 + unsigned(__builtin_ctzll(within))) : nullptr;
 }
 
-Span* BlockCache::take_grown(unsigned c) {
+Span* BlockCache::take_grown(unsigned c, unsigned reach) {
   uint64_t below = nonempty & ((uint64_t(1) << c) - 1);
   if (below == 0) return nullptr;
   unsigned from = 63 - unsigned(__builtin_clzll(below));
+  if (c - from > reach) return nullptr;
   Span* newest = bins[from].blocks[bins[from].count - 1];
-  size_t more = (large_class_size(c) - large_class_size(from)) >> kSliceShift;
+  size_t more = (large_class_size(c) >> kSliceShift) - newest->slices;
   return arena().try_extend(newest, more) ? pop(from) : nullptr;
 }
 

@@ -39,16 +39,17 @@ struct BlockCache {
   /// The newest block of the smallest non-empty class in (c, c + reach], or null: a block the
   /// caller can use for class c, whole or cut down.
   Span* take_larger(unsigned c, unsigned reach);
-  /// The newest block of the largest non-empty class below c, grown in place to class c's size
-  /// if the slices right after it are free (else null, and it stays). glibc hands back the
-  /// memory it just freed whatever the next size; a cache by class would hand out a colder
-  /// block than this one, whose start the thread (or CPU) just wrote.
-  Span* take_grown(unsigned c);
-  /// take(c), else take_larger(c, reach), else take_grown(c).
+  /// The newest block of the largest non-empty class in [c - reach, c), grown in place to class
+  /// c's size if the slices right after it are free (else null, and it stays). glibc hands back
+  /// the memory it just freed whatever the next size; a cache by class would hand out a colder
+  /// block than this one, whose start the thread (or CPU) just wrote. Within reach, a fair part
+  /// of the grown block is that warm start.
+  Span* take_grown(unsigned c, unsigned reach);
+  /// take(c), else take_larger(c, reach), else take_grown(c, reach).
   Span* take_or_larger(unsigned c, unsigned reach) {
     Span* span = take(c);
     if (span == nullptr) span = take_larger(c, reach);
-    return span != nullptr ? span : take_grown(c);
+    return span != nullptr ? span : take_grown(c, reach);
   }
   /// Parks a block of class c (kind becomes kLargeCached) if c is in demand and the budget has
   /// room. To make room, classes no longer in demand give all their blocks to the arena, then
