@@ -176,6 +176,51 @@ TEST(Large, ALargerBlockInTheCpuCacheIsCutDownOnAMiss) {
   });
 }
 
+// The CPU cache grows a block in place too. Every thread and cache the test uses is set up before
+// the block exists, so that no set-up claim lands in the free slices right after it.
+TEST(Large, ASmallerBlockInTheCpuCacheIsGrownInPlaceOnAMiss) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  start_clean();  // empty CPU caches: the block below is the only one there
+  unsigned cpu = os::current_cpu();
+  std::atomic<int> step{0};
+  void* block = nullptr;
+  bool reuser_pinned = false, allocator_pinned = false;
+  std::thread reuser([&] {
+    reuser_pinned = pin_to_cpu(cpu);
+    ffa_free(ffa_malloc(64));        // its heap
+    void* keep = ffa_malloc(72 * kKiB);  // this CPU's cache exists (a miss looked there)
+    step.store(1);
+    while (step.load() != 3) std::this_thread::yield();
+    ffa_stats before = stats();
+    void* q = ffa_malloc(160 * kKiB);  // nothing of 160 KiB or more cached anywhere
+    ffa_stats after = stats();
+    EXPECT_EQ(q, block);
+    EXPECT_EQ(after.cpu_cache_hits, before.cpu_cache_hits + 1);
+    EXPECT_EQ(after.arena_hits, before.arena_hits);
+    EXPECT_EQ(ffa_malloc_usable_size(q), 160 * kKiB);
+    ffa_free(q);
+    ffa_free(keep);
+  });
+  while (step.load() != 1) std::this_thread::yield();
+  std::thread allocator([&] {
+    allocator_pinned = pin_to_cpu(cpu);
+    void* demand = ffa_malloc(64 * kKiB);  // a miss for 64 KiB: the CPU cache keeps that class
+    block = ffa_malloc(256 * kKiB);
+    if (block != nullptr && ffa_realloc(block, 64 * kKiB) != block) block = nullptr;  // 192 KiB free after it
+    step.store(2);
+    while (step.load() != 3) std::this_thread::yield();
+    ffa_free(demand);
+  });
+  while (step.load() != 2) std::this_thread::yield();
+  bool pinned = reuser_pinned && allocator_pinned;
+  if (pinned && block != nullptr) ffa_free(block);  // another thread's block: to its CPU's cache
+  step.store(3);
+  allocator.join();
+  reuser.join();
+  ASSERT_TRUE(pinned) << "could not pin threads to CPU " << cpu;
+  ASSERT_NE(block, nullptr);
+}
+
 TEST(Large, ACachedBlockALittleLargerIsCutDownInsteadOfClaimingAnother) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
   start_clean();
