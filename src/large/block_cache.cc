@@ -13,7 +13,7 @@ void BlockCache::spill(unsigned c, unsigned n) {
   memmove(bin.blocks, bin.blocks + n, (bin.count - n) * sizeof(Span*));
   bin.count -= n;
   bin.low_water = bin.low_water > n ? bin.low_water - n : 0;
-  bytes -= n * large_class_size(c);
+  set_bytes(bytes() - n * large_class_size(c));
   if (bin.count == 0) nonempty &= ~(uint64_t(1) << c);
 }
 
@@ -22,7 +22,7 @@ Span* BlockCache::pop(unsigned c) {
   if (bin.count == 0) return nullptr;
   Span* span = bin.blocks[--bin.count];
   if (bin.count < bin.low_water) bin.low_water = bin.count;
-  bytes -= large_class_size(c);
+  set_bytes(bytes() - large_class_size(c));
   if (bin.count == 0) nonempty &= ~(uint64_t(1) << c);
   return span;
 }
@@ -53,10 +53,10 @@ bool BlockCache::put(Span* span, unsigned c, size_t budget) {
   if (!in_demand(c) || size > budget) return false;
   Bin& bin = bins[c];
   if (bin.count == kBlockCacheDepth) spill(c, kBlockCacheDepth / 2);
-  if (bytes + size > budget && !make_room(c, size, budget)) return false;
+  if (bytes() + size > budget && !make_room(c, size, budget)) return false;
   span->kind = SpanKind::kLargeCached;
   bin.blocks[bin.count++] = span;
-  bytes += size;
+  set_bytes(bytes() + size);
   nonempty |= uint64_t(1) << c;
   return true;
 }
@@ -77,8 +77,8 @@ bool BlockCache::make_room(unsigned c, size_t size, size_t budget) {
       colder_bytes += bins[other].count * large_class_size(other);
     }
   }
-  if (bytes + size > budget + colder_bytes) return false;
-  while (bytes + size > budget) {
+  if (bytes() + size > budget + colder_bytes) return false;
+  while (bytes() + size > budget) {
     unsigned coldest = c;
     for (uint64_t m = nonempty & ~(uint64_t(1) << c); m != 0; m &= m - 1) {
       unsigned other = unsigned(__builtin_ctzll(m));

@@ -30,7 +30,9 @@ struct BlockCache {
   };
   Bin bins[kLargeClasses];
   uint32_t clock = kDemandWindow;  // takes so far, plus the window: nothing starts in demand
-  size_t bytes = 0;
+  // Read by stats from other threads while the owner updates it: a relaxed atomic that only the
+  // owner writes (a plain load and store, no read-modify-write).
+  std::atomic<size_t> held{0};
   uint64_t nonempty = 0;     // bit c: bins[c] holds a block (misses and evictions read only those)
   uint64_t aged_at = 0;      // the decay tick this cache last aged at
 
@@ -61,12 +63,15 @@ struct BlockCache {
   /// Gives every block to the arena.
   void flush();
 
+  size_t bytes() const { return held.load(std::memory_order_relaxed); }
+
   /// Takes since class c was last taken (the clock wraps; the difference does not).
   uint32_t idle_takes(unsigned c) const { return clock - bins[c].last_use; }
   bool in_demand(unsigned c) const { return idle_takes(c) < kDemandWindow; }
 
  private:
   bool make_room(unsigned c, size_t size, size_t budget);
+  void set_bytes(size_t b) { held.store(b, std::memory_order_relaxed); }
   Span* pop(unsigned c);
   void spill(unsigned c, unsigned n);
 };

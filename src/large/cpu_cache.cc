@@ -83,7 +83,7 @@ void cpu_caches_flush() noexcept {
 
 size_t cpu_caches_bytes() noexcept {
   size_t bytes = 0;
-  for_each_unlocked([&bytes](BlockCache& blocks) { bytes += blocks.bytes; });
+  for_each_unlocked([&bytes](BlockCache& blocks) { bytes += blocks.bytes(); });
   return bytes;
 }
 

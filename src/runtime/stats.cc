@@ -39,7 +39,7 @@ void add_heap(const Heap* heap, void* arg) {
   out->large_frees += get(large.frees);
   out->cpu_cache_hits += get(large.cpu_cache_hits);
   out->large_slow_ns += get(large.slow_ns);
-  out->large_bytes_cached += heap->large.blocks.bytes;
+  out->large_bytes_cached += heap->large.blocks.bytes();
 }
 
 // Walks the claimed runs of every arena chunk: per-class spans and objects in use, live large

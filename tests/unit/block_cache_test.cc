@@ -33,10 +33,10 @@ TEST(BlockCache, NewestBlockGoesOutFirst) {
   EXPECT_TRUE(cache.put(a, k64K, kMiB));
   EXPECT_TRUE(cache.put(b, k64K, kMiB));
   EXPECT_EQ(a->kind, SpanKind::kLargeCached);
-  EXPECT_EQ(cache.bytes, 128 * kKiB);
+  EXPECT_EQ(cache.bytes(), 128 * kKiB);
   EXPECT_EQ(cache.take(k64K), b);
   EXPECT_EQ(cache.take(k64K), a);
-  EXPECT_EQ(cache.bytes, 0u);
+  EXPECT_EQ(cache.bytes(), 0u);
   arena().release(a);
   arena().release(b);
 }
@@ -49,7 +49,7 @@ TEST(BlockCache, ClassNotAskedForLatelyKeepsNothing) {
   for (uint32_t i = 0; i < kDemandWindow; ++i) cache.take(k64K);
   EXPECT_FALSE(cache.in_demand(rare));
   EXPECT_FALSE(cache.put(block, rare, 64 * kMiB));  // the caller gives it to the arena
-  EXPECT_EQ(cache.bytes, 0u);
+  EXPECT_EQ(cache.bytes(), 0u);
   arena().release(block);
 }
 
@@ -96,7 +96,7 @@ TEST(BlockCache, AClassTakenMoreRecentlyDisplacesOnesTakenLessRecently) {
   EXPECT_EQ(cache.bins[rare].count, 1u);
   EXPECT_EQ(first->kind, SpanKind::kFree);  // the oldest block of the colder class went back
   EXPECT_EQ(cache.bins[rare].blocks[0], second);
-  EXPECT_EQ(cache.bytes, budget - 64 * kKiB);
+  EXPECT_EQ(cache.bytes(), budget - 64 * kKiB);
   // A block of a class taken less recently than every class cached finds no room.
   Span* third = claim(rare);
   EXPECT_FALSE(cache.put(third, rare, budget));
@@ -112,7 +112,7 @@ TEST(BlockCache, AClassTakenMoreRecentlyDisplacesOnesTakenLessRecently) {
   EXPECT_EQ(cache.bins[k64K].count, 0u);
   EXPECT_EQ(second->kind, SpanKind::kFree);
   EXPECT_EQ(hot->kind, SpanKind::kFree);
-  EXPECT_EQ(cache.bytes, budget);
+  EXPECT_EQ(cache.bytes(), budget);
   EXPECT_EQ(cache.take_larger(k64K, 16), nullptr);  // 256 KiB is 24 classes above 64 KiB
   EXPECT_EQ(cache.take_larger(k64K + 8, 16), block);
   arena().release(block);

@@ -187,10 +187,10 @@ TEST(Large, ASmallerBlockInTheCpuCacheIsGrownInPlaceOnAMiss) {
   bool reuser_pinned = false, allocator_pinned = false;
   std::thread reuser([&] {
     reuser_pinned = pin_to_cpu(cpu);
-    ffa_free(ffa_malloc(64));        // its heap
+    ffa_free(ffa_malloc(64));  // its heap
     void* keep = ffa_malloc(72 * kKiB);  // this CPU's cache exists (a miss looked there)
     step.store(1);
-    while (step.load() != 3) std::this_thread::yield();
+    while (step.load() != 4) std::this_thread::yield();  // the allocator has exited
     ffa_stats before = stats();
     void* q = ffa_malloc(160 * kKiB);  // nothing of 160 KiB or more cached anywhere
     ffa_stats after = stats();
@@ -216,6 +216,7 @@ TEST(Large, ASmallerBlockInTheCpuCacheIsGrownInPlaceOnAMiss) {
   if (pinned && block != nullptr) ffa_free(block);  // another thread's block: to its CPU's cache
   step.store(3);
   allocator.join();
+  step.store(4);
   reuser.join();
   ASSERT_TRUE(pinned) << "could not pin threads to CPU " << cpu;
   ASSERT_NE(block, nullptr);
@@ -317,7 +318,7 @@ TEST(Large, CachesStayWithinTheirBudgetsAndTheRestGoesBack) {
   size_t in_use_full = stats().arena_bytes_in_use;
   for (auto& b : blocks) ffa_free(b);
   ffa_stats after = stats();
-  EXPECT_LE(tls_heap->large.blocks.bytes, large_config.cache_bytes);
+  EXPECT_LE(tls_heap->large.blocks.bytes(), large_config.cache_bytes);
   // This thread ran on the CPUs it may run on; only their caches can hold its blocks.
   cpu_set_t allowed;
   ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
@@ -360,7 +361,7 @@ TEST(Large, BusyThreadsOutnumberingCpusShareTheCacheBudgetAndIdleOnesDoNot) {
   std::vector<void*> blocks(32);
   for (auto& b : blocks) b = ffa_malloc(64 * kKiB);
   for (void* b : blocks) ffa_free(b);
-  const size_t held = tls_heap->large.blocks.bytes;
+  const size_t held = tls_heap->large.blocks.bytes();
   done.count_down();
   for (auto& t : others) t.join();
   large_config.cpus = saved_cpus;
