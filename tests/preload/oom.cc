@@ -259,6 +259,21 @@ void all_threads(Command c) {
   if (c != kQuit) pthread_barrier_wait(&done);
 }
 
+// The 8 threads exhaust kind-k blocks at once under the limit in force, free them all, then each
+// gets its count back under the limit raised by kRecoverySlack; the limit is lifted after.
+// Returns how many blocks the 8 got.
+size_t eight_threads(Kind kind) {
+  for (auto& p : thread_phase) p = Phase{kind, nullptr, 0};
+  all_threads(kExhaust);
+  size_t total = 0;
+  for (auto& p : thread_phase) total += p.count;
+  all_threads(kFree);
+  raise_limit(kRecoverySlack);
+  all_threads(kRecover);
+  lift_limit();
+  return total;
+}
+
 // Growing one block with realloc until it fails: NULL + ENOMEM and the block intact.
 void realloc_growth() {
   size_t n = 1 << 20;
@@ -363,14 +378,8 @@ void fault_switch() {
 // through it (before the fix: 4-24 rounds of 40 passed, in secure builds).
 void refill_rounds(int rounds) {
   for (int r = 0; r < rounds; ++r) {
-    Kind kind = r % 2 == 0 ? k100K : k10M;
     limit_address_space(kHeadroom);
-    for (auto& p : thread_phase) p = Phase{kind, nullptr, 0};
-    all_threads(kExhaust);
-    all_threads(kFree);
-    raise_limit(kRecoverySlack);
-    all_threads(kRecover);
-    lift_limit();
+    eight_threads(r % 2 == 0 ? k100K : k10M);
   }
   printf("oom: refill: %d rounds recovered\n", rounds);
 }
@@ -431,14 +440,7 @@ int main(int argc, char** argv) {
     run_recover(&ph);
     // Eight threads at once.
     TRACE("%s: 8 threads\n", kind_name[k]);
-    for (auto& p : thread_phase) p = Phase{kind, nullptr, 0};
-    all_threads(kExhaust);
-    size_t total = 0;
-    for (auto& p : thread_phase) total += p.count;
-    all_threads(kFree);
-    raise_limit(kRecoverySlack);
-    all_threads(kRecover);
-    lift_limit();
+    size_t total = eight_threads(kind);
     printf("oom: %s: one thread got %zu blocks, 8 threads %zu; all recovered\n", kind_name[k], held, total);
     CHECK(held > 0);  // the headroom holds blocks of every kind
   }
