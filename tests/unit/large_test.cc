@@ -206,7 +206,8 @@ TEST(Large, ASmallerBlockInTheCpuCacheIsGrownInPlaceOnAMiss) {
     allocator_pinned = pin_to_cpu(cpu);
     void* demand = ffa_malloc(64 * kKiB);  // a miss for 64 KiB: the CPU cache keeps that class
     block = ffa_malloc(256 * kKiB);
-    if (block != nullptr && ffa_realloc(block, 64 * kKiB) != block) block = nullptr;  // 192 KiB free after it
+    // Shrunk in place: the 192 KiB after it are free.
+    if (block != nullptr && ffa_realloc(block, 64 * kKiB) != block) block = nullptr;
     step.store(2);
     while (step.load() != 3) std::this_thread::yield();
     ffa_free(demand);
@@ -282,11 +283,11 @@ TEST(Large, ASmallerCachedBlockIsGrownInPlaceOnAMiss) {
   void* block = ffa_malloc(256 * kKiB);
   ASSERT_NE(block, nullptr);
   ffa_free(other);
-  ASSERT_EQ(ffa_realloc(block, 64 * kKiB), block);  // shrunk in place: the 192 KiB after it are free
+  ASSERT_EQ(ffa_realloc(block, 64 * kKiB), block);  // in place: the 192 KiB after it are free
   memset(block, 7, 64 * kKiB);
   ffa_free(block);  // into this thread's cache
   ffa_stats before = stats();
-  auto* p = static_cast<unsigned char*>(ffa_calloc(1, 160 * kKiB));  // nothing of 160 KiB or more cached
+  auto* p = static_cast<unsigned char*>(ffa_calloc(1, 160 * kKiB));  // nothing >= 160 KiB cached
   ffa_stats after = stats();
   ASSERT_EQ(p, block);
   EXPECT_EQ(after.large_cache_hits, before.large_cache_hits + 1);
