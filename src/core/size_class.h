@@ -10,7 +10,7 @@
 
 namespace ffa {
 
-constexpr size_t kSliceShift = 13;                 // arena slice: 8 KiB (the page map is per 4 KiB page)
+constexpr size_t kSliceShift = 13;                 // arena slice: 8 KiB (page map: 4 KiB pages)
 constexpr size_t kSliceSize = size_t(1) << kSliceShift;
 constexpr size_t kSmallMax = 32 * kKiB;
 constexpr size_t kLargeMax = 4 * kMiB;             // above: mapped regions

@@ -13,9 +13,10 @@
 //  - memory freed as one kind serves another kind under the same limit (at least half);
 //  - a block grown by realloc until that fails: NULL + ENOMEM, contents intact;
 //  - with the limit lifted, a 256 MiB block works and blocks from before the limit are intact.
-// With --refill N, only the 8-thread exhaust/free/refill, N rounds of 100 KiB and 10 MiB blocks
-// in turn: a refill that starts while a thread is still unmapping what was freed (secure builds
-// make every large block a region) must get that address space, not ENOMEM.
+// With --refill N, N rounds of the 8-thread exhaust/free/refill, of 100 KiB and 10 MiB blocks in
+// turn, replace every step above but the last: a refill that starts while a thread is still
+// unmapping what was freed (secure builds make every large block a region) must get that
+// address space, not ENOMEM.
 // Then the fault switch ffa_fail_nth_map_for_test: one mmap fails while 8 threads allocate large
 // (and, separately, many small) blocks: every failure is NULL + ENOMEM and a retry succeeds.
 // (Huge realloc under memory pressure: oom_realloc_huge.c.) OOM_TRACE=1 prints progress.
@@ -384,49 +385,9 @@ void refill_rounds(int rounds) {
   printf("oom: refill: %d rounds recovered\n", rounds);
 }
 
-void on_alarm(int) {
-  static const char msg[] = "oom: hung (alarm)\n";
-  ssize_t w = write(2, msg, sizeof msg - 1);
-  (void)w;
-  _exit(1);
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  int refill = argc == 3 && strcmp(argv[1], "--refill") == 0 ? atoi(argv[2]) : 0;
-  owns = ffa_require_active();
-  trace = getenv("OOM_TRACE") != nullptr;
-  signal(SIGALRM, on_alarm);
-  alarm(kAlarm);
-  CHECK(getrlimit(RLIMIT_AS, &original_limit) == 0);
-  printf("oom: start\n");  // stdout's buffer exists before memory runs out
-  fflush(stdout);
-
-  // Blocks from before the limit, checked at the end.
-  Block* keep = nullptr;
-  for (int i = 0; i < 500; ++i) {
-    size_t n = i % 50 == 0 ? (size_t{1} << 20) + size_t(i) : 32 + size_t(i) * 8;
-    auto* b = static_cast<Block*>(malloc(n));
-    CHECK(b != nullptr);
-    stamp(b, n, keep);
-    keep = b;
-  }
-
-  // Threads (and their stacks) exist before the limit is set.
-  CHECK(pthread_barrier_init(&go, nullptr, kThreads + 1) == 0);
-  CHECK(pthread_barrier_init(&done, nullptr, kThreads + 1) == 0);
-  pthread_t t[kThreads];
-  for (int i = 0; i < kThreads; ++i) CHECK(pthread_create(&t[i], nullptr, worker, &thread_phase[i]) == 0);
-  if (refill > 0) {
-    refill_rounds(refill);
-    all_threads(kQuit);
-    for (int i = 0; i < kThreads; ++i) CHECK(pthread_join(t[i], nullptr) == 0);
-    CHECK(free_list(keep) == 500);
-    printf("oom: ok\n");
-    return 0;
-  }
-
+// Every kind from one thread and from 8, each kind's memory serving the others, all kinds at
+// once, realloc growth: the steps the header lists, in that order.
+void every_phase() {
   for (int k = 0; k < kKinds; ++k) {
     Kind kind = Kind(k);
     // One thread.
@@ -502,6 +463,47 @@ int main(int argc, char** argv) {
   realloc_growth();
   TRACE("realloc growth: done\n");
   lift_limit();
+}
+
+void on_alarm(int) {
+  static const char msg[] = "oom: hung (alarm)\n";
+  ssize_t w = write(2, msg, sizeof msg - 1);
+  (void)w;
+  _exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int refill = argc == 3 && strcmp(argv[1], "--refill") == 0 ? atoi(argv[2]) : 0;
+  owns = ffa_require_active();
+  trace = getenv("OOM_TRACE") != nullptr;
+  signal(SIGALRM, on_alarm);
+  alarm(kAlarm);
+  CHECK(getrlimit(RLIMIT_AS, &original_limit) == 0);
+  printf("oom: start\n");  // stdout's buffer exists before memory runs out
+  fflush(stdout);
+
+  // Blocks from before the limit, checked at the end.
+  Block* keep = nullptr;
+  for (int i = 0; i < 500; ++i) {
+    size_t n = i % 50 == 0 ? (size_t{1} << 20) + size_t(i) : 32 + size_t(i) * 8;
+    auto* b = static_cast<Block*>(malloc(n));
+    CHECK(b != nullptr);
+    stamp(b, n, keep);
+    keep = b;
+  }
+
+  // Threads (and their stacks) exist before the limit is set.
+  CHECK(pthread_barrier_init(&go, nullptr, kThreads + 1) == 0);
+  CHECK(pthread_barrier_init(&done, nullptr, kThreads + 1) == 0);
+  pthread_t t[kThreads];
+  for (int i = 0; i < kThreads; ++i) CHECK(pthread_create(&t[i], nullptr, worker, &thread_phase[i]) == 0);
+  if (refill > 0) {
+    refill_rounds(refill);
+  } else {
+    every_phase();
+  }
 
   all_threads(kQuit);
   for (int i = 0; i < kThreads; ++i) CHECK(pthread_join(t[i], nullptr) == 0);

@@ -412,12 +412,6 @@ TEST(Large, BigAlignmentsAreHonoured) {
   }
 }
 
-}  // namespace
-}  // namespace ffa
-
-namespace ffa {
-namespace {
-
 TEST(Large, AlignedHugeRequestsNeverGetAGrownRegion) {
   // A cached smaller region is grown with mremap, which may move it to any page: never for a
   // request that needs more than page alignment.
@@ -431,17 +425,6 @@ TEST(Large, AlignedHugeRequestsNeverGetAGrownRegion) {
   }
 }
 
-}  // namespace
-}  // namespace ffa
-
-namespace ffa {
-namespace {
-
-// The page map says which allocation owns each page of memory ffalloc mapped. A region must
-// publish and later clear exactly its own pages: the next mapping the kernel hands out (an arena
-// chunk, another region) often lies right against it, and a stray clear would make that
-// neighbour's blocks read "not allocated by ffalloc" when freed (secure builds did, until their
-// guard pages were laid out in the mapping the page-map ranges assume).
 // Out of address space, a map waits for regions other threads are unmapping (release_all). In a
 // fork child those threads are gone, and only what is still queued may be waited for: a count
 // left wrong there would make every ENOMEM in the child wait the full 100 ms.
@@ -470,6 +453,11 @@ TEST(Large, AForkChildCountsOnlyTheRegionsStillQueuedForUnmapping) {
   EXPECT_EQ(region_cache().unmapping_bytes(), 0u);
 }
 
+// The page map says which allocation owns each page of memory ffalloc mapped. A region must
+// publish and later clear exactly its own pages: the next mapping the kernel hands out (an arena
+// chunk, another region) often lies right against it, and a stray clear would make that
+// neighbour's blocks read "not allocated by ffalloc" when freed (secure builds did, until their
+// guard pages were laid out in the mapping the page-map ranges assume).
 TEST(Large, ARegionOwnsExactlyTheEntriesOfItsOwnMapping) {
   region_cache().trim(/*everything=*/true, 0);  // the trim below then unmaps this test's only
   void* p = ffa_malloc(6 * kMiB);  // above kLargeMax: a region in every build
