@@ -19,7 +19,12 @@ std::atomic<uint64_t> last_tick{0};
 // keeps its count while the current one fills up.
 std::atomic<unsigned> active_threads[2];
 
-void run_tick(uint64_t now) {
+// `previous` is the tick that ran before this one. When whole ticks went by without one (no slow
+// path ran for a while), the arena's recent marks date from that tick: a burst that ended
+// seconds ago still looks recent, and sparing it would keep it resident until a second tick,
+// which an idle program may never run. So after such a gap every free dirty run goes. (One
+// skipped tick is not a gap: the background thread's sleep can overshoot by that much.)
+void run_tick(uint64_t now, uint64_t previous) {
   // The slot was last used two ticks ago. A thread that counted itself in it between the CAS
   // that began this tick and this store is forgotten until the next tick: the budget takes the
   // larger of the two slots, and the tick before still counts it.
@@ -27,7 +32,8 @@ void run_tick(uint64_t now) {
   bump(decay_counters.ticks);
   cpu_caches_age(now);
   size_t unmapped = region_cache().trim(/*everything=*/false, now);
-  size_t purged = arena().purge_free_runs(/*spare_recent=*/true, kMinPurgePerTick,
+  bool gap = now - previous > 2;
+  size_t purged = arena().purge_free_runs(/*spare_recent=*/!gap, kMinPurgePerTick,
                                           kMaxPurgePerTick);
   decay_counters.bytes_unmapped.fetch_add(unmapped, std::memory_order_relaxed);
   decay_counters.bytes_purged.fetch_add(purged, std::memory_order_relaxed);
@@ -46,7 +52,7 @@ bool decay_maybe_tick() noexcept {
   if (now == last || !last_tick.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
     return false;
   }
-  run_tick(now);
+  run_tick(now, last);
   return true;
 }
 
@@ -68,8 +74,7 @@ void decay_forget_active_for_test() noexcept {
 
 void decay_tick() noexcept {
   uint64_t now = decay_now_tick();
-  last_tick.store(now, std::memory_order_relaxed);
-  run_tick(now);
+  run_tick(now, last_tick.exchange(now, std::memory_order_relaxed));
 }
 
 size_t decay_everything() noexcept {

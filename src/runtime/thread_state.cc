@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "ffalloc/ffalloc.h"
+#include "large/decay.h"
 #include "runtime/runtime.h"
 
 namespace ffa {
@@ -33,6 +34,9 @@ void thread_exit(void* value) {
   tls_heap = &kEmptyHeap;
   tls_torn_down = true;
   heap_release(heap);
+  // A slow path like any other, and often the last one a pool's threads run after a burst:
+  // without this tick, memory they freed before parking waits for the next malloc slow path.
+  if (decay_maybe_tick()) heap_reap_parked();
 }
 
 void global_init() {

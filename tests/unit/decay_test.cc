@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -68,6 +69,47 @@ TEST_F(Decay, RssFallsAfterABurstWithinTheDelay) {
   EXPECT_LT(rss + 48 * kMiB, peak) << "RSS did not fall: peak " << peak << ", now " << rss;
   EXPECT_LT(waited, std::chrono::milliseconds(500));  // the delay (100 ms) plus a margin
   EXPECT_GT(stats().decay_bytes_purged, 0u);
+}
+
+// Frees a burst of 64 MiB of touched large blocks that ends up free in the arena (the caches
+// keep at most a few MiB of it).
+void burst_of_64_mib() {
+  std::vector<void*> burst(256);
+  for (auto& b : burst) {
+    b = ffa_malloc(256 * kKiB);
+    ASSERT_NE(b, nullptr);
+    memset(b, 0x44, 256 * kKiB);
+  }
+  for (void* b : burst) ffa_free(b);
+}
+
+// A program that stops after a burst and runs its next slow path seconds later: that one tick
+// must give the burst back, although the burst was still "recent" when the last tick ran.
+TEST_F(Decay, TheFirstTickAfterAnIdleGapPurgesTheWholeBurst) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  decay_tick();
+  burst_of_64_mib();
+  uint64_t purged = stats().decay_bytes_purged;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // 4 ticks go by, none runs
+  ASSERT_TRUE(decay_maybe_tick());
+  EXPECT_GE(stats().decay_bytes_purged - purged, 48 * kMiB);
+}
+
+// Thread exit is a slow path too: in a pool that winds down after a burst, the last thing the
+// threads do is exit, and the burst must not wait for a malloc that may never come.
+TEST_F(Decay, AThreadExitRunsTheTickThatPurgesAnEarlierBurst) {
+  if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
+  std::atomic<bool> go{false};
+  std::thread worker([&go] {
+    ffa_free(ffa_malloc(64));  // has a heap, so its exit tidies it (and ticks)
+    while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  burst_of_64_mib();
+  uint64_t purged = stats().decay_bytes_purged;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  go = true;
+  worker.join();
+  EXPECT_GE(stats().decay_bytes_purged - purged, 48 * kMiB);
 }
 
 TEST_F(Decay, CachedRegionsAreUnmappedAfterTheDelay) {
