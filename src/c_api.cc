@@ -189,8 +189,7 @@ FFA_API int ffa_malloc_info(int options, FILE* out) {
   fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", out);
   for (unsigned c = 0; c < kSmallClasses; ++c) {
     if (s.class_spans[c] == 0) continue;
-    uint64_t capacity = s.class_spans[c] * ((span_slices(c) * kSliceSize) / s.class_size[c]);
-    uint64_t count = capacity - s.class_objects_in_use[c];
+    uint64_t count = s.class_object_slots[c] - s.class_objects_in_use[c];
     fprintf(out, "  <size from=\"%llu\" to=\"%llu\" total=\"%llu\" count=\"%llu\"/>\n",
             (unsigned long long)(c == 0 ? 1 : small_class_size(c - 1) + 1),
             (unsigned long long)s.class_size[c], (unsigned long long)(count * s.class_size[c]),

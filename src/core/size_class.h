@@ -50,15 +50,22 @@ FFA_INLINE unsigned small_class(size_t n) {
 /// empty span of only a few such classes (Heap::note_idle_span).
 constexpr size_t kPageObjectMin = 4 * kKiB;
 
-/// Slices per span. Objects up to 1 KiB get 64 KiB spans (one claim per many allocations);
-/// bigger ones get spans of 8 objects (2 from 4 KiB up) rounded up to slices, at most 1/8 left
-/// over. Every thread keeps a span per class it uses even while it holds no object in it, so
-/// page-sized classes keep that idle span small: 408 KiB for the 13 classes of 4-32 KiB instead
-/// of 864 KiB with 8 and 4 objects. Seed workload, peak RSS: 47.2 -> 41.0 MiB with 8 local
-/// committers, 28.1 -> 25.2 MiB with 8 and the push thread; CPU within noise.
-constexpr unsigned span_slices(unsigned c) {
+/// A heap's spans of a class up to 1 KiB start at 8 KiB and double with each new span, up to
+/// 64 KiB after kSpanGrowthSteps: a thread that uses a class lightly keeps one small span of it,
+/// and a busy one soon claims a span per 64 KiB.
+constexpr unsigned kSpanGrowthSteps = 3;
+
+/// Slices per span, for the `grown`-th span (0..kSpanGrowthSteps) a heap makes of class c.
+/// Objects up to 1 KiB get spans of 8 << grown KiB; bigger ones get spans of 8 objects (2 from
+/// 4 KiB up) rounded up to slices, whatever `grown`. At most 1/8 of a span is left over. Every
+/// thread keeps a span per class it uses even while it holds no object in it, so that span is
+/// kept small: page-sized classes hold 408 KiB for the 13 classes of 4-32 KiB instead of 864 KiB
+/// with 8 and 4 objects (seed workload, peak RSS: 47.2 -> 41.0 MiB with 8 local committers,
+/// 28.1 -> 25.2 MiB with 8 and the push thread; CPU within noise), and the classes up to 1 KiB
+/// start at 8 KiB instead of 64 (see kSpanGrowthSteps).
+constexpr unsigned span_slices(unsigned c, unsigned grown = kSpanGrowthSteps) {
   size_t size = small_class_size(c);
-  size_t min_bytes = size <= 1024 ? 64 * kKiB : size * (size < kPageObjectMin ? 8 : 2);
+  size_t min_bytes = size <= 1024 ? (8 * kKiB) << grown : size * (size < kPageObjectMin ? 8 : 2);
   for (unsigned n = 1;; ++n) {
     size_t bytes = n * kSliceSize;
     if (bytes >= min_bytes && (bytes % size) * 8 <= bytes) return n;

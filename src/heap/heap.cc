@@ -152,7 +152,7 @@ void release_span(Heap* heap, Span* span) {
 }
 
 Span* new_span(Heap* heap, unsigned c) {
-  size_t slices = span_slices(c);
+  size_t slices = span_slices(c, heap->span_growth[c]);
   ClaimFailure why;
   Span* span = nullptr;
   for (int attempt = 0; span == nullptr && attempt < 8; ++attempt) {
@@ -172,6 +172,7 @@ Span* new_span(Heap* heap, unsigned c) {
   span->remote_free.store(0, std::memory_order_relaxed);
   span->kind = SpanKind::kSmall;  // last: from here on the page map describes a small span
   bump(heap->counters.spans_created);
+  if (heap->span_growth[c] < kSpanGrowthSteps) heap->span_growth[c]++;
   return span;
 }
 
@@ -383,6 +384,7 @@ void Heap::tidy() noexcept {
   }
   idle_count = 0;  // their empty spans just went back
   idle_classes[0] = 0;
+  memset(span_growth, 0, sizeof(span_growth));  // the next thread starts small again
   large_cache_flush(&large);
 }
 

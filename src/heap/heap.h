@@ -47,6 +47,7 @@ struct Heap {
   // Page-sized classes whose current span was last emptied, newest first (see note_idle_span).
   uint8_t idle_classes[kIdleSpans] = {};
   uint8_t idle_count = 0;
+  uint8_t span_growth[kSmallClasses] = {};  // spans made per class, up to kSpanGrowthSteps
   LargeCache large;
   SmallCounters counters;
   Heap* next_all = nullptr;               // every heap ever made (adoption, stats)

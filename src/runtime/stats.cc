@@ -57,6 +57,7 @@ void add_arena(ffa_stats* out) {
       unsigned step = span.slices != 0 ? span.slices : 1;
       if (span.kind == SpanKind::kSmall && span.size_class < kSmallClasses) {
         out->class_spans[span.size_class]++;
+        out->class_object_slots[span.size_class] += span.reserved;
         uint64_t used = uint32_t(span.used) & ~uint32_t(kParkedFull);
         // Objects freed by other threads but not yet collected still count in `used`.
         for (auto* o = reinterpret_cast<const FreeObject*>(span.remote_free.load(

@@ -20,6 +20,10 @@ namespace {
 
 TEST(Heap, LocallyFreedObjectsAreReusedBeforeNewMemory) {
   std::vector<void*> first(3000), second(3000);
+  // A round before, so that this class's spans have grown to full size (kSpanGrowthSteps) and
+  // both rounds below cut the same sizes of span.
+  for (auto& o : first) o = ffa_malloc(40);
+  for (void* o : first) ffa_free(o);
   for (auto& o : first) o = ffa_malloc(40);
   for (void* o : first) ffa_free(o);
   for (auto& o : second) o = ffa_malloc(40);
@@ -49,6 +53,31 @@ TEST(Heap, RemoteFreesComeBackToTheOwnerEvenFromFullSpans) {
   ffa_stats after = stats();
   EXPECT_EQ(after.small_spans_created, mid.small_spans_created);
   for (void* o : objects) ffa_free(o);
+}
+
+// Many threads that each use a class lightly (a pool's workers) must not each hold a 64 KiB
+// span of it: a heap's first span of a class up to 1 KiB is one slice, and each new one doubles.
+TEST(Heap, SpansOfAClassStartAtOneSliceAndDoubleUpToFullSize) {
+  auto spans_in_order = [] {
+    std::vector<unsigned> slices;
+    std::vector<void*> objects(2600);  // 48 B: 170 + 341 + 682 + 1365 fit in the first four
+    const Span* last = nullptr;
+    for (auto& o : objects) {
+      o = ffa_malloc(48);
+      const Span* span = page_map().lookup(o);
+      if (span != last) slices.push_back(span->slices);
+      last = span;
+    }
+    for (void* o : objects) ffa_free(o);
+    return slices;
+  };
+  std::vector<unsigned> first, second;
+  std::thread([&] { first = spans_in_order(); }).join();
+  EXPECT_EQ(first, (std::vector<unsigned>{1, 2, 4, 8, 8}));
+  // The next thread (which may adopt the exited one's heap) starts small again.
+  std::thread([&] { second = spans_in_order(); }).join();
+  ASSERT_FALSE(second.empty());
+  EXPECT_EQ(second[0], 1u);
 }
 
 TEST(Heap, EmptySpansGoBackToTheArena) {

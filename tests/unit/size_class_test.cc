@@ -37,11 +37,16 @@ TEST(SizeClass, SizeIndexedSlotsAgreeWithClasses) {
 
 TEST(SizeClass, SpansHoldSeveralObjectsWithLittleTail) {
   for (unsigned c = 0; c < kSmallClasses; ++c) {
-    size_t bytes = span_slices(c) * kSliceSize;
-    EXPECT_GE(bytes / small_class_size(c), small_class_size(c) < kPageObjectMin ? 8u : 2u) << c;
-    EXPECT_LE((bytes % small_class_size(c)) * 8, bytes) << c;
-    EXPECT_LE(bytes / small_class_size(c), 65535u) << c;  // fits the span's 16-bit counts
+    for (unsigned grown = 0; grown <= kSpanGrowthSteps; ++grown) {
+      size_t bytes = span_slices(c, grown) * kSliceSize;
+      EXPECT_GE(bytes / small_class_size(c), small_class_size(c) < kPageObjectMin ? 8u : 2u) << c;
+      EXPECT_LE((bytes % small_class_size(c)) * 8, bytes) << c;
+      EXPECT_LE(bytes / small_class_size(c), 65535u) << c;  // fits the span's 16-bit counts
+      if (grown > 0) EXPECT_GE(span_slices(c, grown), span_slices(c, grown - 1)) << c;
+    }
   }
+  EXPECT_EQ(span_slices(small_class(16), 0), 1u);   // a light user's first span: one slice
+  EXPECT_EQ(span_slices(small_class(16)), 8u);      // then up to 64 KiB
 }
 
 TEST(SizeClass, LargeClassesAreSliceMultiplesWithBoundedWaste) {
