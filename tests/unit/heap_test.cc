@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -78,6 +80,35 @@ TEST(Heap, SpansOfAClassStartAtOneSliceAndDoubleUpToFullSize) {
   std::thread([&] { second = spans_in_order(); }).join();
   ASSERT_FALSE(second.empty());
   EXPECT_EQ(second[0], 1u);
+}
+
+// A server's pool: threads that each used every class up to 1 KiB a little and now wait. Each
+// holds its heap and one one-slice span per class (8 KiB), not 64 KiB per class.
+TEST(Heap, AParkedThreadThatUsedEveryClassLightlyHoldsLittle) {
+  constexpr int kThreads = 32;
+  const unsigned classes = small_class(1024) + 1;
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  ffa_stats before = stats();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t) {
+    pool.emplace_back([&] {
+      std::vector<void*> objects;
+      for (unsigned c = 0; c < classes; ++c) {
+        for (int i = 0; i < 4; ++i) objects.push_back(ffa_malloc(small_class_size(c)));
+      }
+      for (void* o : objects) ffa_free(o);
+      ready++;
+      while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+  }
+  while (ready.load() < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ffa_stats parked = stats();
+  go = true;
+  for (auto& t : pool) t.join();
+  size_t per_thread = (parked.arena_bytes_in_use - before.arena_bytes_in_use) / kThreads;
+  size_t heap = align_up(sizeof(Heap), kSliceSize);
+  EXPECT_LE(per_thread, heap + classes * kSliceSize) << classes << " classes";
 }
 
 TEST(Heap, EmptySpansGoBackToTheArena) {
