@@ -44,7 +44,8 @@ PEERS = {"jemalloc": "libjemalloc.so.2", "mimalloc": "libmimalloc.so.2", "tcmall
 FFALLOC_VARIANTS = {"ffalloc-thp": {"FFALLOC_THP": "1"}}
 BASELINE = "mimalloc"
 # Result fields shown as extra table columns, when a workload prints them.
-EXTRA_METRICS = {"ops_per_s": "ops/s", "mib_per_s": "MiB/s", "p50_us": "p50 µs", "p99_us": "p99 µs", "max_us": "max µs"}
+EXTRA_METRICS = {"ops_per_s": "ops/s", "mib_per_s": "MiB/s", "p50_us": "p50 µs", "p99_us": "p99 µs", "max_us": "max µs",
+                 "parked_mib": "parked MiB"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def all_workloads(seed_threads=(1, 2, 8), seed_local_threads=(8,)):
         Workload("small_churn", "small_churn", "one malloc+free"),
         Workload("larson", "larson", "one object replacement", threaded=True),
         Workload("xthread", "xthread", "one object passed and freed", threaded=True),
+        Workload("thread_pool", "thread_pool", "one request"),
         *(Workload(f"seed_buffers c{t}", "seed_buffers", "one commit", ("--threads", str(t)), **SEED_PUSH)
           for t in seed_threads),
         *(Workload(f"seed_buffers c{t} local", "seed_buffers", "one commit", ("--threads", str(t), "--local"),
