@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Interleaved A/B of seed_buffers variants: the tool behind the A/B numbers in closing notes.
+"""Interleaved A/B of allocator variants on one workload (seed_buffers unless --workload names
+another bench/ binary): the tool behind the A/B numbers in closing notes.
 
 Each round runs every variant once, in a shuffled order, after one bench/line_pingpong reading
 (rounds above 200 ns are the VM's slow state, bench/README.md "Machine states"). Prints per
-variant the medians of CPU per commit (user+sys of the whole process), its ratio to the first
-variant, wall per commit, peak and final RSS and p99 latency, then each round's CPU.
+variant the medians of CPU per op (user+sys of the whole process), its ratio to the first
+variant, wall per op, peak and final RSS, p99 latency (seed_buffers) or the RSS of the parked pool
+(thread_pool), then each round's CPU.
 
 Variants:
   ff                    build/preload/libffalloc.so
@@ -15,6 +17,7 @@ Variants:
   ideal ideal-local limit   the reference modes (--mode ideal-handoff / ideal-local / limit)
 
 Example: python3 bench/ab.py 8 ff lib=/tmp/old.so ideal-local glibc --local --scale 10 --rounds 8
+         python3 bench/ab.py 64 ff lib=/tmp/old.so je glibc --workload thread_pool --rounds 6
 """
 import argparse
 import os
@@ -30,7 +33,7 @@ MODES = {"ideal": "ideal-handoff", "ideal-local": "ideal-local", "limit": "limit
 
 def command(variant, a):
     env = dict(os.environ)
-    args = [os.path.join(a.build, "bench", "seed_buffers"), "--threads", a.threads, "--scale", a.scale]
+    args = [os.path.join(a.build, "bench", a.workload), "--threads", a.threads, "--scale", a.scale]
     if a.local:
         args.append("--local")
     if variant in MODES:
@@ -62,17 +65,18 @@ def run(variant, a):
     ops = float(fields["ops"])
     return (1e6 * (usage.ru_utime + usage.ru_stime) / ops, 1e6 * float(fields["secs"]) / ops,
             int(fields["peak_rss_kib"]) / 1024, int(fields["final_rss_kib"]) / 1024,
-            float(fields["p99_us"]))
+            float(fields.get("p99_us", fields.get("parked_mib", "nan"))))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("threads", help="committer threads (--threads)")
+    p.add_argument("threads", help="the workload's --threads (committers for seed_buffers)")
     p.add_argument("variants", nargs="+")
     p.add_argument("--local", action="store_true", help="committers free their own buffers")
     p.add_argument("--scale", default="1")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--build", default="build")
+    p.add_argument("--workload", default="seed_buffers", help="bench/ binary (modes are seed_buffers')")
     a = p.parse_args()
     probe = os.path.join(a.build, "bench", "line_pingpong")
     results = {v: [] for v in a.variants}
@@ -87,8 +91,9 @@ def main():
             results[v].append(run(v, a))
     print("round states (S: line_pingpong over 200 ns, the slow state):", "".join(states))
     base = statistics.median(r[0] for r in results[a.variants[0]])
+    last = "parkMiB" if a.workload == "thread_pool" else "p99 us"
     print(f"{'variant':40s} {'cpu/op us':>9s} {'ratio':>6s} {'wall/op':>8s} {'peakMiB':>8s} "
-          f"{'finMiB':>7s} {'p99 us':>7s}  cpu per round")
+          f"{'finMiB':>7s} {last:>7s}  cpu per round")
     for v in a.variants:
         m = [statistics.median(r[i] for r in results[v]) for i in range(5)]
         print(f"{v[-40:]:40s} {m[0]:9.3f} {m[0] / base:6.3f} {m[1]:8.3f} {m[2]:8.1f} {m[3]:7.1f} "
