@@ -184,12 +184,14 @@ FFA_API int ffa_malloc_info(int options, FILE* out) {
     return -1;
   }
   ffa_stats s;
-  stats_collect(&s);
+  uint64_t slots[kSmallClasses];
+  stats_collect(&s, slots);
   uint64_t free_count = 0, free_bytes = 0;
   fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", out);
   for (unsigned c = 0; c < kSmallClasses; ++c) {
     if (s.class_spans[c] == 0) continue;
-    uint64_t count = s.class_object_slots[c] - s.class_objects_in_use[c];
+    // Read while other threads allocate, in use may pass what the walk saw of the spans.
+    uint64_t count = slots[c] > s.class_objects_in_use[c] ? slots[c] - s.class_objects_in_use[c] : 0;
     fprintf(out, "  <size from=\"%llu\" to=\"%llu\" total=\"%llu\" count=\"%llu\"/>\n",
             (unsigned long long)(c == 0 ? 1 : small_class_size(c - 1) + 1),
             (unsigned long long)s.class_size[c], (unsigned long long)(count * s.class_size[c]),

@@ -101,7 +101,6 @@ struct ffa_stats {
   /* added after 0.1 (appended, so the fields above keep their offsets) */
   uint64_t cpu_cache_hits;         /* large allocations served by the CPU's block cache */
   uint64_t cpu_cache_bytes;        /* large blocks in CPU caches */
-  uint64_t class_object_slots[FFA_STATS_CLASSES]; /* objects the class's spans hold, used or free */
 };
 
 FFA_API void ffa_stats_get(struct ffa_stats* out);

@@ -4,13 +4,18 @@
 
 namespace ffa {
 
-// Gives the n oldest blocks of a bin (the bottom of its stack) to the arena.
+// Gives the n oldest blocks of a bin to the arena.
 void BlockCache::spill(unsigned c, unsigned n) {
   Bin& bin = bins[c];
   if (n > bin.count) n = bin.count;
   if (n == 0) return;
-  for (unsigned i = 0; i < n; ++i) arena().release(bin.blocks[i]);
-  memmove(bin.blocks, bin.blocks + n, (bin.count - n) * sizeof(Span*));
+  for (unsigned i = 0; i < n; ++i) {
+    Span* span = bin.oldest;
+    bin.oldest = span->next;
+    arena().release(span);
+  }
+  if (bin.oldest != nullptr) bin.oldest->prev = nullptr;
+  else bin.newest = nullptr;
   bin.count -= n;
   bin.low_water = bin.low_water > n ? bin.low_water - n : 0;
   set_bytes(bytes() - n * large_class_size(c));
@@ -19,12 +24,28 @@ void BlockCache::spill(unsigned c, unsigned n) {
 
 Span* BlockCache::pop(unsigned c) {
   Bin& bin = bins[c];
-  if (bin.count == 0) return nullptr;
-  Span* span = bin.blocks[--bin.count];
-  if (bin.count < bin.low_water) bin.low_water = bin.count;
+  Span* span = bin.newest;
+  if (span == nullptr) return nullptr;
+  bin.newest = span->prev;
+  if (bin.newest != nullptr) bin.newest->next = nullptr;
+  else bin.oldest = nullptr;
+  span->prev = span->next = nullptr;
+  if (--bin.count < bin.low_water) bin.low_water = bin.count;
   set_bytes(bytes() - large_class_size(c));
   if (bin.count == 0) nonempty &= ~(uint64_t(1) << c);
   return span;
+}
+
+void BlockCache::push(Span* span, unsigned c) {
+  Bin& bin = bins[c];
+  span->prev = bin.newest;
+  span->next = nullptr;
+  if (bin.newest != nullptr) bin.newest->next = span;
+  else bin.oldest = span;
+  bin.newest = span;
+  bin.count++;
+  set_bytes(bytes() + large_class_size(c));
+  nonempty |= uint64_t(1) << c;
 }
 
 Span* BlockCache::take(unsigned c) {
@@ -43,7 +64,7 @@ Span* BlockCache::take_grown(unsigned c, unsigned reach) {
   if (below == 0) return nullptr;
   unsigned from = 63 - unsigned(__builtin_clzll(below));
   if (c - from > reach) return nullptr;
-  Span* newest = bins[from].blocks[bins[from].count - 1];
+  Span* newest = bins[from].newest;
   size_t more = (large_class_size(c) >> kSliceShift) - newest->slices;
   return arena().try_extend(newest, more) ? pop(from) : nullptr;
 }
@@ -51,13 +72,9 @@ Span* BlockCache::take_grown(unsigned c, unsigned reach) {
 bool BlockCache::put(Span* span, unsigned c, size_t budget) {
   size_t size = large_class_size(c);
   if (!in_demand(c) || size > budget) return false;
-  Bin& bin = bins[c];
-  if (bin.count == kBlockCacheDepth) spill(c, kBlockCacheDepth / 2);
   if (bytes() + size > budget && !make_room(c, size, budget)) return false;
   span->kind = SpanKind::kLargeCached;
-  bin.blocks[bin.count++] = span;
-  set_bytes(bytes() + size);
-  nonempty |= uint64_t(1) << c;
+  push(span, c);
   return true;
 }
 
@@ -72,7 +89,7 @@ bool BlockCache::make_room(unsigned c, size_t size, size_t budget) {
   for (uint64_t m = nonempty & ~(uint64_t(1) << c); m != 0; m &= m - 1) {
     unsigned other = unsigned(__builtin_ctzll(m));
     if (!in_demand(other)) {
-      spill(other, kBlockCacheDepth);
+      spill(other, bins[other].count);
     } else if (idle_takes(other) > idle_takes(c)) {
       colder_bytes += bins[other].count * large_class_size(other);
     }
@@ -99,7 +116,7 @@ void BlockCache::age(uint64_t tick) {
 }
 
 void BlockCache::flush() {
-  for (unsigned c = 0; c < kLargeClasses; ++c) spill(c, kBlockCacheDepth);
+  for (unsigned c = 0; c < kLargeClasses; ++c) spill(c, bins[c].count);
 }
 
 }  // namespace ffa

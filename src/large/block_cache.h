@@ -18,18 +18,18 @@
 namespace ffa {
 
 static_assert(kLargeClasses <= 64, "BlockCache::nonempty has a bit per class");
-// Blocks per class. The default budgets (512 KiB a thread, 512 KiB a CPU) hold at most 12 of
-// the smallest class (40 KiB), so deeper bins would only make every thread's heap bigger (a
-// depth of 64 was 30 KiB of each heap: 30 MiB for a server's 1,000 threads).
-constexpr unsigned kBlockCacheDepth = 16;
 constexpr uint32_t kDemandWindow = 64;
 
 struct BlockCache {
+  // A bin is a list linked through the blocks' own descriptors (Span::prev towards the oldest,
+  // Span::next towards the newest): no array to size, so the budget alone bounds how many
+  // blocks a class holds, and a heap stays small (a server may have thousands).
   struct Bin {
     uint32_t count = 0;
     uint32_t low_water = 0;  // lowest count since the last aging: blocks below it idled
     uint32_t last_use = 0;   // `clock` at this class's last take
-    Span* blocks[kBlockCacheDepth] = {};
+    Span* newest = nullptr;
+    Span* oldest = nullptr;
   };
   Bin bins[kLargeClasses];
   uint32_t clock = kDemandWindow;  // takes so far, plus the window: nothing starts in demand
@@ -76,6 +76,7 @@ struct BlockCache {
   bool make_room(unsigned c, size_t size, size_t budget);
   void set_bytes(size_t b) { held.store(b, std::memory_order_relaxed); }
   Span* pop(unsigned c);
+  void push(Span* span, unsigned c);
   void spill(unsigned c, unsigned n);
 };
 

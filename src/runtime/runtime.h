@@ -37,7 +37,9 @@ void background_thread_start();
 void fork_handlers_install();
 
 /// Fills the public stats struct (runtime/stats.cc).
-void stats_collect(::ffa_stats* out);
+/// class_object_slots (optional, kSmallClasses entries): objects each class's spans hold, used
+/// or free (malloc_info's free counts; not in ffa_stats, whose size callers compiled in).
+void stats_collect(::ffa_stats* out, uint64_t* class_object_slots = nullptr);
 /// Writes the stats report to stderr without allocating.
 void stats_print();
 

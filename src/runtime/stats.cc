@@ -44,7 +44,7 @@ void add_heap(const Heap* heap, void* arg) {
 
 // Walks the claimed runs of every arena chunk: per-class spans and objects in use, live large
 // blocks. Reads descriptors other threads may be changing: exact only when they are quiescent.
-void add_arena(ffa_stats* out) {
+void add_arena(ffa_stats* out, uint64_t* class_object_slots) {
   for (unsigned c = 0; c < kSmallClasses; ++c) out->class_size[c] = small_class_size(c);
   for (unsigned i = 0; i < arena().chunk_count(); ++i) {
     const ArenaChunk* chunk = arena().chunk(i);
@@ -57,7 +57,7 @@ void add_arena(ffa_stats* out) {
       unsigned step = span.slices != 0 ? span.slices : 1;
       if (span.kind == SpanKind::kSmall && span.size_class < kSmallClasses) {
         out->class_spans[span.size_class]++;
-        out->class_object_slots[span.size_class] += span.reserved;
+        if (class_object_slots != nullptr) class_object_slots[span.size_class] += span.reserved;
         uint64_t used = uint32_t(span.used) & ~uint32_t(kParkedFull);
         // Objects freed by other threads but not yet collected still count in `used`.
         for (auto* o = reinterpret_cast<const FreeObject*>(span.remote_free.load(
@@ -79,9 +79,12 @@ void add_arena(ffa_stats* out) {
 
 }  // namespace
 
-void stats_collect(ffa_stats* out) {
+static_assert(FFA_STATS_CLASSES >= kSmallClasses, "ffa_stats has an entry per small class");
+
+void stats_collect(ffa_stats* out, uint64_t* class_object_slots) {
   memset(out, 0, sizeof(*out));
-  add_arena(out);  // first: add_heap corrects its in-use counts
+  if (class_object_slots != nullptr) memset(class_object_slots, 0, kSmallClasses * sizeof(uint64_t));
+  add_arena(out, class_object_slots);  // first: add_heap corrects its in-use counts
   add_heap(&kEmptyHeap, out);
   for_each_heap(add_heap, out);
   // Local frees are not counted on the fast path: every small object handed out was freed by

@@ -2,6 +2,8 @@
 // in demand keep blocks, and blocks idle for a whole tick go back to the arena.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "large/block_cache.h"
 
 namespace ffa {
@@ -39,6 +41,20 @@ TEST(BlockCache, NewestBlockGoesOutFirst) {
   EXPECT_EQ(cache.bytes(), 0u);
   arena().release(a);
   arena().release(b);
+}
+
+// Only the budget bounds a class: with FFALLOC_LARGE_CACHE_KIB raised, a thread that cycles
+// through 80 buffers of 64 KiB keeps all of them, and hands them out newest first.
+TEST(BlockCache, TheBudgetAloneBoundsHowManyBlocksOfAClassStay) {
+  constexpr unsigned kBlocks = 80;
+  BlockCache cache;
+  cache.take(k64K);
+  std::vector<Span*> blocks;
+  for (unsigned i = 0; i < kBlocks; ++i) blocks.push_back(claim(k64K));
+  for (Span* span : blocks) ASSERT_TRUE(cache.put(span, k64K, kBlocks * 64 * kKiB));
+  EXPECT_EQ(cache.bins[k64K].count, kBlocks);
+  for (unsigned i = kBlocks; i-- > 0;) EXPECT_EQ(cache.take(k64K), blocks[i]);
+  for (Span* span : blocks) arena().release(span);
 }
 
 TEST(BlockCache, ClassNotAskedForLatelyKeepsNothing) {
@@ -95,7 +111,7 @@ TEST(BlockCache, AClassTakenMoreRecentlyDisplacesOnesTakenLessRecently) {
   ASSERT_TRUE(cache.put(hot, k64K, budget));
   EXPECT_EQ(cache.bins[rare].count, 1u);
   EXPECT_EQ(first->kind, SpanKind::kFree);  // the oldest block of the colder class went back
-  EXPECT_EQ(cache.bins[rare].blocks[0], second);
+  EXPECT_EQ(cache.bins[rare].newest, second);
   EXPECT_EQ(cache.bytes(), budget - 64 * kKiB);
   // A block of a class taken less recently than every class cached finds no room.
   Span* third = claim(rare);

@@ -99,11 +99,14 @@ TEST_F(Decay, TheFirstTickAfterAnIdleGapPurgesTheWholeBurst) {
 // threads do is exit, and the burst must not wait for a malloc that may never come.
 TEST_F(Decay, AThreadExitRunsTheTickThatPurgesAnEarlierBurst) {
   if (FFA_SECURE) GTEST_SKIP() << "secure builds put every large block in a guarded region";
-  std::atomic<bool> go{false};
-  std::thread worker([&go] {
+  std::atomic<bool> ready{false}, go{false};
+  std::thread worker([&] {
     ffa_free(ffa_malloc(64));  // has a heap, so its exit tidies it (and ticks)
+    ready = true;
     while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   });
+  // The stats walk below reads span descriptors: only once the worker has stopped allocating.
+  while (!ready.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   burst_of_64_mib();
   uint64_t purged = stats().decay_bytes_purged;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

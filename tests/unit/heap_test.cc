@@ -95,7 +95,7 @@ TEST(Heap, AParkedThreadThatUsedEveryClassLightlyHoldsLittle) {
     pool.emplace_back([&] {
       std::vector<void*> objects;
       for (unsigned c = 0; c < classes; ++c) {
-        for (int i = 0; i < 4; ++i) objects.push_back(ffa_malloc(small_class_size(c)));
+        for (int i = 0; i < 4; ++i) objects.push_back(ffa_malloc(small_class_size(c) - kCanaryBytes));
       }
       for (void* o : objects) ffa_free(o);
       ready++;
