@@ -40,6 +40,21 @@ static void clear_bits(std::atomic<uint64_t>* map, unsigned pos, unsigned n) {
   });
 }
 
+// The time unit of ArenaChunk::released_at.
+static uint32_t release_time(uint64_t ns) { return uint32_t(ns >> 20); }
+
+// Marks [pos, pos + n) as just released: recent, and the time in each word it touches (a store
+// only when the time moved on, so a line other CPUs read is not taken for nothing).
+static void mark_released(ArenaChunk* chunk, unsigned pos, unsigned n) {
+  set_bits(chunk->recent, pos, n);
+  uint32_t now = release_time(os::now_coarse_ns());
+  for_each_word(pos, n, [chunk, now](unsigned w, uint64_t) {
+    if (chunk->released_at[w].load(std::memory_order_relaxed) != now) {
+      chunk->released_at[w].store(now, std::memory_order_relaxed);
+    }
+  });
+}
+
 static bool any_bits(const std::atomic<uint64_t>* map, unsigned pos, unsigned n) {
   bool any = false;
   for_each_word(pos, n, [&](unsigned w, uint64_t mask) {
@@ -248,7 +263,7 @@ void Arena::release(Span* span) {
   span->kind = SpanKind::kFree;
   span->owner = nullptr;
   in_use_bytes_.fetch_sub(size_t(n) * kSliceSize, std::memory_order_relaxed);
-  set_bits(chunk->recent, pos, n);
+  mark_released(chunk, pos, n);
   clear_bits(chunk->in_use, pos, n);
   chunk->free_slices.fetch_add(n, std::memory_order_relaxed);
 }
@@ -276,20 +291,38 @@ void Arena::shrink(Span* span, size_t fewer) {
   chunk->spans[end].kind = SpanKind::kFree;
   page_map().set(chunk->base + size_t(end) * kSliceSize, fewer * kSliceSize, &chunk->spans[end]);
   in_use_bytes_.fetch_sub(fewer * kSliceSize, std::memory_order_relaxed);
-  set_bits(chunk->recent, end, unsigned(fewer));
+  mark_released(chunk, end, unsigned(fewer));
   clear_bits(chunk->in_use, end, unsigned(fewer));
   chunk->free_slices.fetch_add(unsigned(fewer), std::memory_order_relaxed);
 }
 
-// Free, dirty (and, if asked, not recently released) slices of one bitmap word.
-static uint64_t purgeable(const ArenaChunk* chunk, unsigned w, bool spare_recent) {
-  uint64_t bits = ~chunk->in_use[w].load(std::memory_order_relaxed) &
-                  chunk->dirty[w].load(std::memory_order_relaxed);
-  if (spare_recent) bits &= ~chunk->recent[w].load(std::memory_order_relaxed);
-  return bits;
-}
+namespace {
 
-size_t Arena::purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_bytes) {
+// Which slices a purge may take: free, dirty and, when recent ones are spared, not recent (in
+// every word, or only in words that saw a release since a given time).
+struct PurgeRule {
+  bool spare_recent;
+  bool since_given;
+  uint32_t since;
+
+  bool spares_recent_in(const ArenaChunk* chunk, unsigned w) const {
+    if (!spare_recent) return false;
+    if (!since_given) return true;
+    return int32_t(chunk->released_at[w].load(std::memory_order_relaxed) - since) >= 0;
+  }
+  uint64_t purgeable(const ArenaChunk* chunk, unsigned w) const {
+    uint64_t bits = ~chunk->in_use[w].load(std::memory_order_relaxed) &
+                    chunk->dirty[w].load(std::memory_order_relaxed);
+    if (spares_recent_in(chunk, w)) bits &= ~chunk->recent[w].load(std::memory_order_relaxed);
+    return bits;
+  }
+};
+
+}  // namespace
+
+size_t Arena::purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_bytes,
+                              uint64_t released_since_ns) {
+  const PurgeRule rule{spare_recent, released_since_ns != 0, release_time(released_since_ns)};
   size_t purged = 0;
   unsigned count = count_.load(std::memory_order_acquire);
   if (min_bytes != 0) {
@@ -297,7 +330,7 @@ size_t Arena::purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_by
     for (unsigned c = 0; c < count; ++c) {
       ArenaChunk* chunk = chunks_[c].load(std::memory_order_acquire);
       for (unsigned w = 0; w < kBitmapWords; ++w) {
-        slices += unsigned(__builtin_popcountll(purgeable(chunk, w, spare_recent)));
+        slices += unsigned(__builtin_popcountll(rule.purgeable(chunk, w)));
       }
     }
     if (slices * kSliceSize < min_bytes) {  // not worth a syscall: only age the recent marks
@@ -315,7 +348,7 @@ size_t Arena::purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_by
     while (pos < kSlicesPerChunk && purged < max_bytes) {
       // Next slice that is free, dirty and (if asked) not recently released.
       unsigned w = pos / 64;
-      uint64_t candidates = purgeable(chunk, w, spare_recent) & (~uint64_t(0) << (pos % 64));
+      uint64_t candidates = rule.purgeable(chunk, w) & (~uint64_t(0) << (pos % 64));
       if (candidates == 0) {
         pos = (w + 1) * 64;
         continue;
@@ -323,12 +356,7 @@ size_t Arena::purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_by
       unsigned start = w * 64 + unsigned(__builtin_ctzll(candidates));
       unsigned end = start + 1;
       while (end < kSlicesPerChunk && end - start < 8192) {
-        uint64_t bit = uint64_t(1) << (end % 64);
-        unsigned we = end / 64;
-        bool ok = !(chunk->in_use[we].load(std::memory_order_relaxed) & bit) &&
-                  (chunk->dirty[we].load(std::memory_order_relaxed) & bit) &&
-                  !(spare_recent && (chunk->recent[we].load(std::memory_order_relaxed) & bit));
-        if (!ok) break;
+        if (!(rule.purgeable(chunk, end / 64) & (uint64_t(1) << (end % 64)))) break;
         ++end;
       }
       if (claim_bits(chunk, start, end - start)) {

@@ -27,6 +27,9 @@ struct ArenaChunk {
   alignas(64) std::atomic<uint64_t> in_use[kBitmapWords];  // claimed (or metadata)
   std::atomic<uint64_t> dirty[kBitmapWords];
   std::atomic<uint64_t> recent[kBitmapWords];
+  // When each word's slices last saw a release, in units of 2^20 ns (wraps; compare by
+  // difference): after a decay gap, tells memory freed just now from memory idle for seconds.
+  std::atomic<uint32_t> released_at[kBitmapWords];
   Span spans[kSlicesPerChunk];                 // descriptor of the run starting at each slice
 };
 
@@ -63,10 +66,13 @@ class Arena {
 
   /// Decay: gives free, dirty runs back to the OS (madvise outside any lock) by claiming each,
   /// purging it and releasing it. With spare_recent, runs released since the previous call are
-  /// left alone (so memory is purged between one and two calls after it was freed). Does
-  /// nothing when fewer than min_bytes qualify (the recent marks still age); stops after about
-  /// max_bytes. Returns the bytes purged. Takes no lock.
-  size_t purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_bytes);
+  /// left alone (so memory is purged between one and two calls after it was freed); with
+  /// released_since_ns too, only those of them in bitmap words (64 slices) that saw a release
+  /// at or after that time (os::now_coarse_ns) are. Does nothing when fewer than min_bytes
+  /// qualify (the recent marks still age); stops after about max_bytes. Returns the bytes
+  /// purged. Takes no lock.
+  size_t purge_free_runs(bool spare_recent, size_t min_bytes, size_t max_bytes,
+                         uint64_t released_since_ns = 0);
 
   /// Bytes of free slices that may still be resident (approximate, for stats and caps).
   size_t dirty_free_bytes() const;

@@ -22,8 +22,10 @@ std::atomic<unsigned> active_threads[2];
 // `previous` is the tick that ran before this one. When whole ticks went by without one (no slow
 // path ran for a while), the arena's recent marks date from that tick: a burst that ended
 // seconds ago still looks recent, and sparing it would keep it resident until a second tick,
-// which an idle program may never run. So after such a gap every free dirty run goes. (One
-// skipped tick is not a gap: the background thread's sleep can overshoot by that much.)
+// which an idle program may never run. So after such a gap only the recent runs near a release
+// of the last tick's length are spared (the arena keeps a release time per 64 slices): what was
+// freed just before this slow path stays, what idled through the gap goes. (One skipped tick is
+// not a gap: the background thread's sleep can overshoot by that much.)
 void run_tick(uint64_t now, uint64_t previous) {
   // The slot was last used two ticks ago. A thread that counted itself in it between the CAS
   // that began this tick and this store is forgotten until the next tick: the budget takes the
@@ -33,8 +35,9 @@ void run_tick(uint64_t now, uint64_t previous) {
   cpu_caches_age(now);
   size_t unmapped = region_cache().trim(/*everything=*/false, now);
   bool gap = now - previous > 2;
-  size_t purged = arena().purge_free_runs(/*spare_recent=*/!gap, kMinPurgePerTick,
-                                          kMaxPurgePerTick);
+  uint64_t released_since = gap ? os::now_coarse_ns() - large_config.decay_ns / 2 : 0;
+  size_t purged = arena().purge_free_runs(/*spare_recent=*/true, kMinPurgePerTick,
+                                          kMaxPurgePerTick, released_since);
   decay_counters.bytes_unmapped.fetch_add(unmapped, std::memory_order_relaxed);
   decay_counters.bytes_purged.fetch_add(purged, std::memory_order_relaxed);
 }

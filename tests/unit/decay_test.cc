@@ -95,6 +95,24 @@ TEST_F(Decay, TheFirstTickAfterAnIdleGapPurgesTheWholeBurst) {
   EXPECT_GE(stats().decay_bytes_purged - purged, 48 * kMiB);
 }
 
+// ... but not what was freed just before that tick: a program that computed for a while and
+// now tears down and rebuilds its objects must not fault them all in again.
+TEST_F(Decay, AfterAnIdleGapMemoryFreedJustBeforeTheTickStays) {
+  ffa_malloc_trim(0);  // nothing free and dirty from earlier tests
+  std::vector<void*> objects(64 * 1024);  // 64 MiB of 1 KiB objects, in small spans
+  for (auto& o : objects) {
+    o = ffa_malloc(1000);
+    ASSERT_NE(o, nullptr);
+    memset(o, 0x55, 1000);
+  }
+  decay_tick();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // 4 ticks go by, none runs
+  for (void* o : objects) ffa_free(o);  // empty spans go back to the arena, no tick
+  uint64_t purged = stats().decay_bytes_purged;
+  ASSERT_TRUE(decay_maybe_tick());
+  EXPECT_LT(stats().decay_bytes_purged - purged, 8 * kMiB);
+}
+
 // Thread exit is a slow path too: in a pool that winds down after a burst, the last thing the
 // threads do is exit, and the burst must not wait for a malloc that may never come.
 TEST_F(Decay, AThreadExitRunsTheTickThatPurgesAnEarlierBurst) {
