@@ -83,7 +83,7 @@ struct Span {
   char* start = nullptr;
   std::atomic<uintptr_t> remote_free{0};
   // Cold fields.
-  Span* next = nullptr;           // heap queue links
+  Span* next = nullptr;           // links: a heap's span queue, or a block cache's bin
   Span* prev = nullptr;
   uint32_t slices = 0;            // run length in slices (arena) or payload slices (region)
   uint32_t chunk = 0;             // arena chunk index (arena runs only)

@@ -1,7 +1,5 @@
 #include "large/block_cache.h"
 
-#include <cstring>
-
 namespace ffa {
 
 // Gives the n oldest blocks of a bin to the arena.
