@@ -98,6 +98,9 @@ TEST_F(Decay, TheFirstTickAfterAnIdleGapPurgesTheWholeBurst) {
 // ... but not what was freed just before that tick: a program that computed for a while and
 // now tears down and rebuilds its objects must not fault them all in again.
 TEST_F(Decay, AfterAnIdleGapMemoryFreedJustBeforeTheTickStays) {
+  // Ticks of 200 ms: the free loop below must end within one for all of it to count as just
+  // freed, which a loaded machine could stretch past 50 ms.
+  large_config.decay_ns = 400 * 1000000;
   ffa_malloc_trim(0);  // nothing free and dirty from earlier tests
   std::vector<void*> objects(64 * 1024);  // 64 MiB of 1 KiB objects, in small spans
   for (auto& o : objects) {
@@ -106,7 +109,7 @@ TEST_F(Decay, AfterAnIdleGapMemoryFreedJustBeforeTheTickStays) {
     memset(o, 0x55, 1000);
   }
   decay_tick();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // 4 ticks go by, none runs
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // 3 ticks go by, none runs
   for (void* o : objects) ffa_free(o);  // empty spans go back to the arena, no tick
   ASSERT_GE(arena().dirty_free_bytes(), 48 * kMiB);  // so the tick has something to spare
   uint64_t purged = stats().decay_bytes_purged;
