@@ -227,7 +227,7 @@ void* Heap::malloc_small_slow(size_t size) noexcept {
     return p;
   }
   unsigned c = small_class(size);
-  if (decay_maybe_tick()) heap_reap_parked();  // a coarse clock read; a tick runs once a period
+  heap_maybe_tick();
   // Other threads free this class's objects (see release_emptied_spans).
   bool freed_remotely = c >= kFirstPageClass &&
                         (delayed.load(std::memory_order_relaxed) != nullptr ||
@@ -448,6 +448,10 @@ Heap* heap_acquire() {
 void heap_release(Heap* heap) {
   heap->tidy();
   heap->in_use.store(false, std::memory_order_release);
+}
+
+void heap_maybe_tick() noexcept {
+  if (decay_maybe_tick()) heap_reap_parked();
 }
 
 void heap_reap_parked() noexcept {

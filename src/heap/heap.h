@@ -143,6 +143,9 @@ void heap_release(Heap* heap);
 /// Tidies up to 16 heaps of exited threads (memory freed into them since goes back). Run with
 /// each decay tick.
 void heap_reap_parked() noexcept;
+/// A decay tick if one is due, with its reaping of parked heaps: what every slow path that may
+/// be a program's last for a while calls (a coarse clock read when none is due).
+void heap_maybe_tick() noexcept;
 /// Calls fn on every heap ever created (stats). Lock-free.
 void for_each_heap(void (*fn)(const Heap*, void*), void* arg);
 

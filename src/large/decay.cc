@@ -22,10 +22,10 @@ std::atomic<unsigned> active_threads[2];
 // `previous` is the tick that ran before this one. When whole ticks went by without one (no slow
 // path ran for a while), the arena's recent marks date from that tick: a burst that ended
 // seconds ago still looks recent, and sparing it would keep it resident until a second tick,
-// which an idle program may never run. So after such a gap only the recent runs near a release
-// of the last tick's length are spared (the arena keeps a release time per 64 slices): what was
-// freed just before this slow path stays, what idled through the gap goes. (One skipped tick is
-// not a gap: the background thread's sleep can overshoot by that much.)
+// which an idle program may never run. So after such a gap, recent runs are spared only where
+// their 64 slices saw a release within the last tick (the arena keeps a release time per 64
+// slices): what was freed just before this slow path stays, what idled through the gap goes.
+// (One skipped tick is not a gap: the background thread's sleep can overshoot by that much.)
 void run_tick(uint64_t now, uint64_t previous) {
   // The slot was last used two ticks ago. A thread that counted itself in it between the CAS
   // that began this tick and this store is forgotten until the next tick: the budget takes the

@@ -13,7 +13,6 @@
 #include <cstring>
 
 #include "ffalloc/ffalloc.h"
-#include "large/decay.h"
 #include "runtime/runtime.h"
 
 namespace ffa {
@@ -36,7 +35,7 @@ void thread_exit(void* value) {
   heap_release(heap);
   // A slow path like any other, and often the last one a pool's threads run after a burst:
   // without this tick, memory they freed before parking waits for the next malloc slow path.
-  if (decay_maybe_tick()) heap_reap_parked();
+  heap_maybe_tick();
 }
 
 void global_init() {
